@@ -1,0 +1,85 @@
+"""edge-runtime: train a CIFAR classifier, ship it to a Jetson, and make the robot act on it.
+
+The path, one subcommand per step (each has its own --help):
+
+  edge-runtime models                 the model zoo: params, multiply-adds, latency
+  edge-runtime train --model NAME     train on CIFAR-10/100 (checkpoints, curves, manifest)
+  edge-runtime experiment GRID.yaml   a grid of trainings -> a results table like the paper's
+  edge-runtime eda --dataset cifar10  summary statistics, sample grid, PCA and t-SNE plots
+
+Errors you can fix are printed as one line and exit with code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import List, Optional, Sequence
+
+from .. import __version__
+from ..errors import EdgeRuntimeError
+
+#: subcommand -> module; each module has a docstring (its help), add_arguments(parser) and run(args) -> int.
+COMMANDS = {
+    "models": "edge_runtime.cli.models",
+    "train": "edge_runtime.cli.train",
+}
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line with a pointer to --help, exit code 2."""
+
+    def error(self, message: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
+        sys.stderr.write("%s: error: %s (see %s --help)\n" % (self.prog, message, self.prog))
+        sys.exit(2)
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32, width=100)
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="edge-runtime", description=__doc__, formatter_class=_formatter)
+    parser.add_argument("--version", action="version", version="edge-runtime %s" % __version__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
+    for name, modname in COMMANDS.items():
+        mod = importlib.import_module(modname)
+        doc = (mod.__doc__ or "").strip()
+        p = sub.add_parser(name, help=doc.splitlines()[0] if doc else "", description=doc,
+                           formatter_class=_formatter)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except EdgeRuntimeError as exc:
+        sys.stderr.write("edge-runtime %s: error: %s\n" % (args.command, exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("edge-runtime %s: interrupted\n" % args.command)
+        return 130
+
+
+def require_train_extras() -> None:
+    """Fail with one line when the workstation extras (torch, torchvision) are missing."""
+    missing: List[str] = []
+    for mod in ("torch", "torchvision"):
+        try:
+            importlib.import_module(mod)
+        except ImportError:
+            missing.append(mod)
+    if missing:
+        raise EdgeRuntimeError("this command needs %s, which is not installed; on a workstation run: "
+                               "pip install 'edge-runtime[train]'" % " and ".join(missing))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
