@@ -220,8 +220,12 @@ def _manifest(cfg: TrainConfig, ds: data.CifarData, model: nn.Module, acc: Dict[
 
 
 def fit(cfg: TrainConfig, resume: bool = False, progress: bool = True,
-        on_epoch: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
-    """Train per ``cfg``; returns the summary written into the manifest."""
+        on_epoch: Optional[Callable[[Dict[str, Any]], None]] = None, command: Optional[str] = None) -> Dict[str, Any]:
+    """Train per ``cfg``; returns the best checkpoint's manifest (``{}`` on ranks other than 0).
+
+    ``command`` is recorded in the manifest as the command that produced the accuracy
+    (default: this process's command line). ``on_epoch`` sees each epoch's metrics row.
+    """
     cfg.validate()
     device = select_device(cfg.device)
     dd = _init_distributed(device)
@@ -291,7 +295,7 @@ def fit(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     if dd.main:
         out.mkdir(parents=True, exist_ok=True)
         save_yaml(out / "config.yaml", cfg)
-    command = _command_line()
+    command = command or _command_line()
     summary: Dict[str, Any] = {}
     t_start = time.perf_counter() - elapsed
     stop = False
@@ -317,6 +321,9 @@ def fit(cfg: TrainConfig, resume: bool = False, progress: bool = True,
                        dynamic_ncols=True, file=sys.stderr)
             it = bar
         for bi, (x, y) in enumerate(it):
+            if cfg.time_budget and time.perf_counter() - t_start >= cfg.time_budget:
+                stop = True
+                break
             if cfg.time_budget:
                 p = (time.perf_counter() - t_start) / cfg.time_budget
             else:
@@ -344,11 +351,10 @@ def fit(cfg: TrainConfig, resume: bool = False, progress: bool = True,
                 dt = time.perf_counter() - t0
                 bar.set_postfix(loss="%.3f" % (loss_sum.item() / seen), acc="%.1f" % (100 * correct.item() / seen),
                                 img_s="%.0f" % (seen * dd.world / max(dt, 1e-9)), lr="%.3g" % optimizer.param_groups[0]["lr"])
-            if cfg.time_budget and time.perf_counter() - t_start >= cfg.time_budget:
-                stop = True
-                break
         if bar is not None:
             bar.close()
+        if stop and seen == 0:  # the budget was already spent (a resumed, finished run): nothing to record
+            break
         if dd.world > 1:
             tot = torch.stack([loss_sum, correct, torch.tensor(float(seen), device=device)])
             dist.all_reduce(tot)
@@ -378,6 +384,8 @@ def fit(cfg: TrainConfig, resume: bool = False, progress: bool = True,
                 best_acc = row["test_acc"]
             acc = {"top1": row["test_acc"], "top1_first1000": row["test_acc_first1000"], "split": "test",
                    "n": len(test_split), "epoch": epoch + 1, "command": command,
+                   "selection": "the checkpoint with the best test accuracy among the evaluated epochs (no separate "
+                                "validation split): slightly optimistic; the last epoch is in metrics.csv",
                    "note": "first1000 = official test images 0-999 (exact pixels in the shared copy)" if first_exact else
                    "evaluated on a subset or class selection"}
             extra = {"macs": macs, "training": {
@@ -390,13 +398,13 @@ def fit(cfg: TrainConfig, resume: bool = False, progress: bool = True,
             payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                        "scheduler": {"step": step, "elapsed": elapsed}, "epoch": epoch + 1, "rng": _rng_state(device),
                        "config": cfg.to_dict(), "manifest": man, "history": rows, "best_acc": best_acc}
-            checkpoint.save(last_path, payload)
-            if improved:
+            if improved:  # best first: last.pt records best_acc, so it must never run ahead of best.pt
                 checkpoint.save(best_path, payload)
                 best = dict(man)
                 best["sha256"] = sha256_file(best_path)
                 write_json_atomic(out / "manifest.json", best)
                 summary = best
+            checkpoint.save(last_path, payload)
             _write_metrics(rows, out / "metrics.csv")
             _plot_curves(rows, out / "curves.png", "%s on %s" % (cfg.model, cfg.dataset))
         if on_epoch:
@@ -405,4 +413,6 @@ def fit(cfg: TrainConfig, resume: bool = False, progress: bool = True,
             break
     if dd.world > 1:
         dist.barrier()
+    if dd.main and (out / "manifest.json").is_file():
+        summary = mf.read(out / "manifest.json")
     return summary

@@ -6,6 +6,9 @@ The path, one subcommand per step (each has its own --help):
   edge-runtime train --model NAME     train on CIFAR-10/100 (checkpoints, curves, manifest)
   edge-runtime experiment GRID.yaml   a grid of trainings -> a results table like the paper's
   edge-runtime eda --dataset cifar10  summary statistics, sample grid, PCA and t-SNE plots
+  edge-runtime export CHECKPOINT      checkpoint -> ONNX + manifest, parity-checked against PyTorch
+  edge-runtime calib make             a class-balanced INT8 calibration set from the train split
+  edge-runtime quantize MODEL.onnx    INT8 (TensorRT or CPU layout) and FP16 ONNX, accuracy measured
 
 Errors you can fix are printed as one line and exit with code 2.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shlex
 import sys
 from typing import List, Optional, Sequence
 
@@ -23,6 +27,11 @@ from ..errors import EdgeRuntimeError
 COMMANDS = {
     "models": "edge_runtime.cli.models",
     "train": "edge_runtime.cli.train",
+    "experiment": "edge_runtime.cli.experiment",
+    "eda": "edge_runtime.cli.eda",
+    "export": "edge_runtime.cli.export",
+    "calib": "edge_runtime.cli.calib",
+    "quantize": "edge_runtime.cli.quantize",
 }
 
 
@@ -54,7 +63,9 @@ def build_parser() -> ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(list(argv) if argv is not None else None)
+    argv = list(argv) if argv is not None else sys.argv[1:]
+    args = parser.parse_args(argv)
+    args._command_line = " ".join(["edge-runtime"] + [shlex.quote(a) for a in argv])
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2

@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         if args.config:
             cfg = overlay(cfg, load_yaml(Path(args.config)), args.config)
         cfg = overlay(cfg, flags, "flags")
-    summary = fit(cfg, resume=args.resume, progress=not args.quiet)
+    summary = fit(cfg, resume=args.resume, progress=not args.quiet, command=getattr(args, "_command_line", None))
     if summary:
         acc = summary.get("accuracy", {})
         print(json.dumps({"out": cfg.out, "model": cfg.model, "top1": acc.get("top1"),

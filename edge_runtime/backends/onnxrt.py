@@ -1,0 +1,52 @@
+"""ONNX Runtime (CPU) runner."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from ..errors import EdgeRuntimeError
+from .base import Runner
+
+
+def session(model: Union[str, Path, bytes], threads: Optional[int] = None) -> Any:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise EdgeRuntimeError("this needs onnxruntime, which is not installed; run: pip install onnxruntime") from None
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    if threads:
+        so.intra_op_num_threads = int(threads)
+    src = model if isinstance(model, bytes) else str(model)
+    try:
+        return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises its own Fail/InvalidGraph types: all mean "cannot run this file"
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where = "the model" if isinstance(model, bytes) else str(model)
+        raise EdgeRuntimeError("ONNX Runtime cannot load %s (%s); re-export it with edge-runtime export" % (where, msg[:200])) from None
+
+
+class OnnxRuntimeRunner(Runner):
+    name = "onnxruntime"
+
+    def __init__(self, model: Union[str, Path, bytes], threads: Optional[int] = None) -> None:
+        super().__init__()
+        self.model = model
+        self.threads = threads
+        self.sess: Any = None
+
+    def _activate(self) -> None:
+        self.sess = session(self.model, self.threads)
+        inp = self.sess.get_inputs()[0]
+        self.input_name = inp.name
+        self.input_shape = [d if isinstance(d, int) else str(d) for d in inp.shape]
+        self.output_name = self.sess.get_outputs()[0].name
+
+    def _infer(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.sess.run([self.output_name], {self.input_name: x})[0], dtype=np.float32)
+
+    def _deactivate(self) -> None:
+        self.sess = None

@@ -1,0 +1,216 @@
+"""INT8 and FP16 ONNX from an FP32 export, with ONNX Runtime's quantization tools, and their measured accuracy.
+
+Targets:
+  tensorrt  explicit quantization TensorRT accepts: QDQ, signed int8 activations and weights, symmetric (zero
+            points 0), weights per-channel on axis 0, activations per-tensor, weights kept as float with a
+            Q/DQ pair (as NVIDIA's own Q/DQ exporters do; every TensorRT >= 8.5 parses it), bias not
+            quantized, Softmax and the model output left in float.
+  cpu       what ONNX Runtime's CPU kernels run fastest: QDQ with uint8 (asymmetric) activations and int8
+            symmetric per-channel weights; ORT fuses it into QLinearConv/QGemm.
+  fp16      FP16 weights and compute, float32 input and output (TensorRT 11 has no FP16 builder flag).
+
+Calibration images come from a calibration set (``calib/``, :mod:`edge_runtime.calib`) through the
+model manifest's preprocessing. Each artifact gets a manifest with its accuracy measured by ONNX
+Runtime on the test split and the drop against the FP32 file measured the same way.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional
+
+import numpy as np
+
+from . import calib as calibmod
+from . import manifest as mf
+from . import onnxutil
+from .errors import EdgeRuntimeError
+from .fsio import PathLike, sha256_file
+
+TARGETS = ("tensorrt", "cpu", "fp16")
+METHODS = ("minmax", "entropy", "percentile")
+DEFAULT_METHOD = {"tensorrt": "percentile", "cpu": "minmax"}
+SUFFIX = {"tensorrt": ".int8-tensorrt.onnx", "cpu": ".int8-cpu.onnx", "fp16": ".fp16.onnx"}
+
+
+@dataclass(frozen=True)
+class QuantResult:
+    path: Path
+    manifest: Dict[str, Any]
+
+
+def default_out(src: Path, target: str) -> Path:
+    stem = src.name[:-len(".onnx")] if src.name.endswith(".onnx") else src.stem
+    return src.with_name(stem + SUFFIX[target])
+
+
+class _Reader:
+    """An onnxruntime CalibrationDataReader over preprocessed calibration batches."""
+
+    def __init__(self, batches: Iterator[np.ndarray], input_name: str) -> None:
+        self._it = batches
+        self._name = input_name
+
+    def get_next(self) -> Optional[Dict[str, np.ndarray]]:
+        b = next(self._it, None)
+        return None if b is None else {self._name: b}
+
+    def rewind(self) -> None:  # pragma: no cover - not used by quantize_static's single pass
+        raise NotImplementedError
+
+
+def _int8(src: Path, dst: Path, target: str, method: str, cs: calibmod.CalibSet, man: Dict[str, Any],
+          limit: Optional[int], input_name: str, batch: Optional[int]) -> Dict[str, Any]:
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    model = onnx.load(str(src))
+    ops = sorted({n.op_type for n in model.graph.node} - {"Softmax"})
+    calib_method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                    "percentile": CalibrationMethod.Percentile}[method]
+    if target == "tensorrt":
+        act, wt = QuantType.QInt8, QuantType.QInt8
+        extra: Dict[str, Any] = {"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
+                                 "AddQDQPairToWeight": True, "OpTypesToExcludeOutputQuantization": ["Gemm", "MatMul", "Softmax"],
+                                 "QDQOpTypePerChannelSupportToAxis": {"MatMul": 1}}
+    else:
+        act, wt = QuantType.QUInt8, QuantType.QInt8
+        extra = {"ActivationSymmetric": False, "WeightSymmetric": True}
+    if method == "percentile":
+        extra["CalibPercentile"] = 99.999
+    n_cal = len(cs) if limit is None else min(limit, len(cs))
+
+    class Reader(_Reader, CalibrationDataReader):  # type: ignore[misc]
+        pass
+
+    with tempfile.TemporaryDirectory(prefix="edge-runtime-quant-") as tmp:
+        prep = Path(tmp) / "prep.onnx"
+        quant_pre_process(str(src), str(prep), skip_symbolic_shape=True)
+        tmp_out = Path(tmp) / "q.onnx"
+        reader = Reader(cs.batches(man["preprocess"], batch_size=batch or 32, limit=n_cal), input_name)
+        quantize_static(str(prep), str(tmp_out), reader, quant_format=QuantFormat.QDQ, op_types_to_quantize=ops,
+                        per_channel=True, reduce_range=False, activation_type=act, weight_type=wt,
+                        calibrate_method=calib_method, extra_options=extra)
+        q = onnx.load(str(tmp_out))
+    onnx.checker.check_model(q)
+    details = {
+        "target": target, "method": method, "format": "QDQ", "tool": _ort_version(),
+        "activations": {"type": "int8" if target == "tensorrt" else "uint8", "symmetric": target == "tensorrt",
+                        "granularity": "per-tensor"},
+        "weights": {"type": "int8", "symmetric": True, "granularity": "per-channel", "axis": 0,
+                    "stored": "float with Q/DQ pair" if target == "tensorrt" else "int8 with DequantizeLinear"},
+        "bias_quantized": target != "tensorrt", "float_ops": ["Softmax"] + (["graph output"] if target == "tensorrt" else []),
+        "extra_options": {k: v for k, v in extra.items()},
+        "calibration": {"path": str(cs.path), "sha256": cs.meta["sha256"], "images": n_cal, "dataset": cs.meta["dataset"],
+                        "split": cs.meta["split"], "seed": cs.meta["seed"]},
+    }
+    return {"model": q, "details": details}
+
+
+def _fp16(src: Path) -> Dict[str, Any]:
+    import onnx
+
+    try:
+        from onnxconverter_common.float16 import convert_float_to_float16  # type: ignore[import-not-found]
+        tool = "onnxconverter_common.float16"
+    except ImportError:
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+        tool = "onnxruntime.transformers.float16"
+    model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
+    onnx.checker.check_model(model)
+    return {"model": model, "details": {"target": "fp16", "tool": "%s (%s)" % (tool, _ort_version()), "keep_io_types": True,
+                                        "weights": "float16", "compute": "float16", "io": "float32"}}
+
+
+def _ort_version() -> str:
+    import onnxruntime
+
+    return "onnxruntime %s" % onnxruntime.__version__
+
+
+def measure(path_or_bytes: Any, man: Dict[str, Any], limit: Optional[int], data_dir: Optional[PathLike]) -> Dict[str, Any]:
+    """Top-1 of an ONNX model on the manifest's test split with ONNX Runtime."""
+    from .backends.onnxrt import OnnxRuntimeRunner
+    from .cifar import load_split
+    from .evaluate import predict, summarize
+
+    split = load_split(man["dataset"]["name"], "test", data_dir)
+    n = len(split) if limit is None else min(int(limit), len(split))
+    with OnnxRuntimeRunner(path_or_bytes) as r:
+        logits = predict(r, split.images[:n], man["preprocess"])
+    s = summarize(logits, split.labels[:n], mf.class_names(man))
+    return {"top1": s["top1"], "top1_first1000": s["top1_first1000"], "n": n, "split": "test", "measured_with": "onnxruntime CPU"}
+
+
+def quantize(onnx_path: PathLike, target: str, method: Optional[str] = None, calib: Optional[PathLike] = None,
+             limit: Optional[int] = None, data_dir: Optional[PathLike] = None, out: Optional[PathLike] = None,
+             force: bool = False, evaluate: bool = True, calib_limit: Optional[int] = None, command: str = "") -> QuantResult:
+    """Make the ``target`` artifact from an FP32 ONNX export; returns its path and manifest."""
+    if target not in TARGETS:
+        raise EdgeRuntimeError("--target %r: expected one of %s" % (target, ", ".join(TARGETS)))
+    if target == "fp16" and method is not None:
+        raise EdgeRuntimeError("--method applies to INT8 targets (tensorrt, cpu), not fp16")
+    method = method or DEFAULT_METHOD.get(target)
+    if method is not None and method not in METHODS:
+        raise EdgeRuntimeError("--method %r: expected one of %s" % (method, ", ".join(METHODS)))
+    src = Path(onnx_path)
+    model = onnxutil.load(src)
+    input_name, dims = onnxutil.check_image_input(model, str(src))
+    man = onnxutil.manifest_for(src, model)
+    if man is None:
+        raise EdgeRuntimeError("%s has no manifest (sidecar or embedded), so its preprocessing is unknown; export it with "
+                               "edge-runtime export" % src)
+    if man.get("precision") != "fp32":
+        raise EdgeRuntimeError("%s is already %s; quantize the FP32 export" % (src, man.get("precision")))
+    dst = Path(out) if out is not None else default_out(src, target)
+    if dst.resolve() == src.resolve():
+        raise EdgeRuntimeError("--out %s is the input file; choose another output" % dst)
+    for p in (dst, mf.sidecar_path(dst)):
+        if p.exists() and not force:
+            raise EdgeRuntimeError("%s already exists; pass --force to replace it (nothing was overwritten)" % p)
+    if target == "fp16":
+        made = _fp16(src)
+    else:
+        cs = calibmod.load(calibmod.resolve(calib, man), man)
+        made = _int8(src, dst, target, str(method), cs, man, calib_limit, input_name,
+                     dims[0] if isinstance(dims[0], int) else None)
+    acc: Optional[Dict[str, Any]] = None
+    if evaluate:
+        q_bytes = made["model"].SerializeToString()
+        got = measure(q_bytes, man, limit, data_dir)
+        ref = measure(str(src), man, limit, data_dir)
+        acc = dict(got)
+        acc.update(command=command, fp32_onnx={"top1": ref["top1"], "top1_first1000": ref["top1_first1000"], "path": str(src)},
+                   drop_vs_fp32=ref["top1"] - got["top1"],
+                   drop_vs_fp32_first1000=(None if ref["top1_first1000"] is None else ref["top1_first1000"] - got["top1_first1000"]),
+                   note="first1000 = official test images 0-999; drop = FP32 ONNX top-1 minus this file's, same images")
+    keep = {k: v for k, v in man.items() if k in ("onnx", "opset", "parity")}
+    new = mf.new("onnx", man["model"], man["dataset"], man["preprocess"], "fp16" if target == "fp16" else "int8",
+                 accuracy=acc, source={"kind": "onnx", "path": str(src), "sha256": sha256_file(src), "precision": "fp32"},
+                 source_sha256=sha256_file(src), quantization=made["details"], command=command,
+                 fp32_export={k: v for k, v in keep.items()}, opset=man.get("opset"))
+    if not evaluate:
+        new["accuracy"] = None
+    saved = onnxutil.save(made["model"], dst, new)
+    return QuantResult(dst, saved)
+
+
+def graph_report(model: Any) -> Dict[str, List[Any]]:
+    """Q/DQ facts of a quantized graph (for tests and `quantize` output): zero points, scale shapes, axes."""
+    from onnx import numpy_helper
+
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    rows: List[Any] = []
+    for n in model.graph.node:
+        if n.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            axis = [a.i for a in n.attribute if a.name == "axis"]
+            scale = inits.get(n.input[1])
+            zp = inits.get(n.input[2]) if len(n.input) > 2 and n.input[2] else None
+            rows.append({"op": n.op_type, "input": n.input[0], "output": n.output[0],
+                         "scale_shape": None if scale is None else list(scale.shape), "axis": axis[0] if axis else None,
+                         "zp_dtype": None if zp is None else str(zp.dtype),
+                         "zp_all_zero": None if zp is None else bool(np.all(zp == 0)),
+                         "weight": n.input[0] in inits})
+    return {"qdq": rows}

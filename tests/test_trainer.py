@@ -1,0 +1,161 @@
+import csv
+import os
+
+import pytest
+import torch
+
+from edge_runtime import manifest as mf
+from train import checkpoint
+from train.config import TrainConfig
+from train.trainer import fit, lr_factor
+
+from .conftest import run_cli
+
+FAST = ["--model", "lenet5", "--batch-size", "64", "--device", "cpu", "--quiet"]
+
+
+def _rows(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_one_epoch_subset_run_writes_every_output(cifar10_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    rc, so, se = run_cli(["train", *FAST, "--data-dir", cifar10_dir, "--epochs", "1", "--subset", "512",
+                          "--out", out], capsys)
+    assert rc == 0, se
+    for f in ("last.pt", "best.pt", "metrics.csv", "curves.png", "config.yaml", "manifest.json"):
+        assert (out / f).is_file() and (out / f).stat().st_size > 0, f
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = _rows(out / "metrics.csv")
+    assert len(rows) == 1 and set(rows[0]) >= {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr",
+                                               "seconds", "images_per_s"}
+    m = mf.read(out / "manifest.json")
+    assert m["kind"] == "checkpoint" and m["model"]["name"] == "lenet5" and m["dataset"]["num_classes"] == 10
+    assert m["sha256"] and m["accuracy"]["command"].startswith("edge-runtime train")
+    assert len(m["preprocess"]["mean"]) == 3
+    ck = checkpoint.load(out / "last.pt")
+    assert {"model", "optimizer", "scheduler", "epoch", "rng", "config", "manifest"} <= set(ck)
+    assert not [p for p in os.listdir(out) if p.endswith(".tmp")]
+
+
+def test_resume_reproduces_the_uninterrupted_run(cifar10_dir, tmp_path):
+    base = dict(model="lenet5", data_dir=str(cifar10_dir), batch_size=64, device="cpu", subset=256, epochs=3,
+                model_kwargs={"activation": "relu"}, mixup=0.2, cutout=4)
+    fit(TrainConfig(out=str(tmp_path / "straight"), **base), progress=False)
+    # interrupt the same 3-epoch run after its first epoch, then resume it
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(row):
+        if row["epoch"] == 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        fit(TrainConfig(out=str(tmp_path / "split"), **base), progress=False, on_epoch=stop_after_first)
+    assert checkpoint.load(tmp_path / "split" / "last.pt")["epoch"] == 1
+    fit(TrainConfig(out=str(tmp_path / "split"), **base), resume=True, progress=False)
+    a, b = _rows(tmp_path / "straight" / "metrics.csv"), _rows(tmp_path / "split" / "metrics.csv")
+    assert len(a) == len(b) == 3
+    for ra, rb in zip(a, b):
+        for k in ("train_loss", "train_acc", "test_loss", "test_acc", "lr"):
+            assert ra[k] == rb[k], (k, ra, rb)
+    wa = checkpoint.load(tmp_path / "straight" / "last.pt")["model"]
+    wb = checkpoint.load(tmp_path / "split" / "last.pt")["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_resume_cli_continues_and_extends(cifar10_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_cli(["train", *FAST, "--data-dir", cifar10_dir, "--epochs", "1", "--subset", "128", "--out", out], capsys)[0] == 0
+    rc, so, se = run_cli(["train", "--resume", "--out", out, "--epochs", "2", "--quiet"], capsys)
+    assert rc == 0, se
+    assert len(_rows(out / "metrics.csv")) == 2
+    rc, so, se = run_cli(["train", "--resume", "--out", out, "--lr", "1.0"], capsys)
+    assert rc == 2 and "only --epochs" in se
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "onecycle", "step", "none"])
+def test_lr_schedules_are_bounded(schedule):
+    vals = [lr_factor(schedule, p / 100, 0.1) for p in range(101)]
+    assert all(0 <= v <= 1.0 + 1e-9 for v in vals)
+    if schedule != "none":
+        assert vals[-1] < 0.05
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adadelta", "adamw"])
+def test_every_optimizer_trains(cifar10_dir, tmp_path, optimizer):
+    lr = {"sgd": 0.05, "adam": 1e-3, "adadelta": 1.0, "adamw": 1e-3}[optimizer]
+    s = fit(TrainConfig(model="lenet5", data_dir=str(cifar10_dir), optimizer=optimizer, lr=lr, epochs=1, subset=128,
+                        batch_size=64, device="cpu", out=str(tmp_path / optimizer)), progress=False)
+    assert s["training"]["optimizer"] == optimizer
+
+
+def _one_line_error(rc, err, *needles):
+    assert rc == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+
+
+def test_bad_inputs_are_one_line_errors(cifar10_dir, tmp_path, capsys):
+    d = ["--data-dir", cifar10_dir, "--out", tmp_path / "x", "--epochs", "1", "--subset", "64", "--quiet"]
+    _one_line_error(*run_cli(["train", "--model", "vgg", *d], capsys)[::2], "unknown model 'vgg'", "lenet5")
+    _one_line_error(*run_cli(["train", "--model", "lenet5", "--optimizer", "rmsprop", *d], capsys)[::2], "rmsprop", "sgd")
+    _one_line_error(*run_cli(["train", "--model", "lenet5", "--dataset", "mnist", *d], capsys)[::2], "mnist", "cifar10")
+    _one_line_error(*run_cli(["train", "--model", "lenet5", "--data-dir", tmp_path / "empty", "--out", tmp_path / "y"],
+                             capsys)[::2], "empty", "--download")
+    _one_line_error(*run_cli(["train", "--bogus-flag"], capsys)[::2], "unrecognized arguments: --bogus-flag")
+    _one_line_error(*run_cli(["train", "--resume", "--out", tmp_path / "nothing"], capsys)[::2], "nothing to resume")
+
+
+def test_yaml_config_errors_name_the_key(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: lenet5\nlearning_rate: 0.1\n")
+    _one_line_error(*run_cli(["train", "--config", cfg], capsys)[::2], "learning_rate")
+    cfg.write_text("model: lenet5\nepochs: ten\n")
+    _one_line_error(*run_cli(["train", "--config", cfg], capsys)[::2], "'epochs'", "integer")
+    cfg.write_text("- just\n- a list\n")
+    _one_line_error(*run_cli(["train", "--config", cfg], capsys)[::2], "mapping")
+
+
+def test_flags_override_yaml_and_resolved_config_is_saved(cifar10_dir, tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: lenet5\nepochs: 5\nlr: 0.01\nbatch_size: 64\ndevice: cpu\n")
+    out = tmp_path / "run"
+    rc, _, se = run_cli(["train", "--config", cfg, "--epochs", "1", "--subset", "64", "--data-dir", cifar10_dir,
+                         "--out", out, "--quiet"], capsys)
+    assert rc == 0, se
+    import yaml
+
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["epochs"] == 1 and saved["lr"] == 0.01 and saved["model"] == "lenet5"
+
+
+def test_existing_run_is_never_overwritten(cifar10_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", *FAST, "--data-dir", cifar10_dir, "--epochs", "1", "--subset", "64", "--out", out]
+    assert run_cli(args, capsys)[0] == 0
+    before = (out / "last.pt").read_bytes()
+    _one_line_error(*run_cli(args, capsys)[::2], "already holds a run", "--resume")
+    assert (out / "last.pt").read_bytes() == before
+
+
+def test_corrupt_truncated_and_foreign_checkpoints(cifar10_dir, tmp_path, capsys):
+    out = tmp_path / "parent"
+    assert run_cli(["train", *FAST, "--data-dir", cifar10_dir, "--epochs", "1", "--subset", "64", "--out", out], capsys)[0] == 0
+    good = (out / "best.pt").read_bytes()
+    trunc = tmp_path / "trunc.pt"
+    trunc.write_bytes(good[: len(good) // 2])
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint at all")
+    plain = tmp_path / "plain.pt"
+    torch.save({"weights": torch.zeros(3)}, plain)
+    common = ["train", "--model", "lenet5", "--data-dir", cifar10_dir, "--epochs", "1", "--subset", "64", "--quiet"]
+    for i, (bad, needle) in enumerate([(trunc, "corrupt"), (junk, "corrupt"), (plain, "not an edge-runtime checkpoint")]):
+        _one_line_error(*run_cli([*common, "--init-from", bad, "--out", tmp_path / ("o%d" % i)], capsys)[::2], needle)
+    # a checkpoint of another model
+    _one_line_error(*run_cli(["train", "--model", "mobilenetv2_paper", "--data-dir", cifar10_dir, "--epochs", "1",
+                              "--init-from", out / "best.pt", "--out", tmp_path / "o9", "--quiet"], capsys)[::2],
+                    "is a lenet5", "same architecture")
