@@ -4,8 +4,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from typing import Iterator
+
 import numpy as np
 import pytest
+import sklearn.decomposition  # noqa: F401  loaded before the thread limit below, so it applies to their pools
+import sklearn.manifold  # noqa: F401
+from threadpoolctl import threadpool_limits
 
 from edge_runtime.cli import main
 from edge_runtime.errors import EdgeRuntimeError
@@ -14,6 +19,13 @@ from train.eda import FILES, _random_indices, run_eda
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 N_TRAIN, N_TEST, TSNE = 200, 100, 60
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    # The arrays here are tiny: BLAS/OpenMP threads only cost time, a lot of it on a shared 2-core machine.
+    with threadpool_limits(limits=1):
+        yield
 
 
 def _check_outputs(out: Path, summary: dict, num_classes: int) -> None:

@@ -229,6 +229,10 @@ def fit(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     cfg.validate()
     device = select_device(cfg.device)
     dd = _init_distributed(device)
+    if dd.world > 1 and cfg.time_budget:
+        # ranks would stop at different steps and leave DDP's all-reduce waiting
+        raise EdgeRuntimeError("--time-budget is not supported with several processes (WORLD_SIZE=%d); set --epochs "
+                               "instead" % dd.world)
     if device.type == "cuda":
         torch.cuda.set_device(device)
         torch.backends.cudnn.benchmark = True
