@@ -139,9 +139,7 @@ def load_artifact(artifact: PathLike, dataset: Optional[str] = None, mean: Optio
     if p.suffix == ".onnx":
         from . import onnxutil
 
-        model = onnxutil.load(p)
-        onnxutil.check_image_input(model, str(p))
-        man = onnxutil.manifest_for(p, model)
+        model, man = onnxutil.load_checked(p)
         if man is None:
             man = manual_manifest(p, dataset or "cifar10", mean, std, labels)
         return runner_for(p, threads=threads), man

@@ -47,6 +47,18 @@ def load(path: PathLike, check: bool = True) -> Any:
     return model
 
 
+def load_checked(path: PathLike) -> Tuple[Any, Optional[Dict[str, Any]]]:
+    """(model, manifest): a sidecar's sha256 is checked before parsing (a changed file is named as such), the
+    model is loaded and checked, its input must be NCHW 3-channel; manifest is None when there is none."""
+    p = Path(path)
+    side = mf.sidecar_path(p)
+    if p.is_file() and side.is_file():
+        mf.check_hash(p, mf.read(side))
+    model = load(p)
+    check_image_input(model, str(p))
+    return model, manifest_for(p, model)
+
+
 def embedded_manifest(model: Any) -> Optional[Dict[str, Any]]:
     """The manifest stored in the model's metadata, or None."""
     for prop in model.metadata_props:

@@ -15,6 +15,8 @@ Runtime on the test split and the drop against the FP32 file measured the same w
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,14 +88,25 @@ def _int8(src: Path, dst: Path, target: str, method: str, cs: calibmod.CalibSet,
         pass
 
     with tempfile.TemporaryDirectory(prefix="edge-runtime-quant-") as tmp:
+        work = src
+        calib_batch = batch or max(b for b in range(1, 33) if n_cal % b == 0)
+        if batch is not None:  # a fixed-batch export: calibrate a dynamic-batch copy 32 images at a time if it runs
+            dyn = _with_batch(model, "batch")
+            if _runs_batched(dyn, input_name, man):
+                # equal batches: ORT's histogram collectors stack per-batch outputs and reject a short last batch
+                work, calib_batch = Path(tmp) / "dyn.onnx", max(b for b in range(1, 33) if n_cal % b == 0)
+                onnx.save(dyn, str(work))
         prep = Path(tmp) / "prep.onnx"
-        quant_pre_process(str(src), str(prep), skip_symbolic_shape=True)
         tmp_out = Path(tmp) / "q.onnx"
-        reader = Reader(cs.batches(man["preprocess"], batch_size=batch or 32, limit=n_cal), input_name)
-        quantize_static(str(prep), str(tmp_out), reader, quant_format=QuantFormat.QDQ, op_types_to_quantize=ops,
-                        per_channel=True, reduce_range=False, activation_type=act, weight_type=wt,
-                        calibrate_method=calib_method, extra_options=extra)
+        reader = Reader(cs.batches(man["preprocess"], batch_size=calib_batch, limit=n_cal), input_name)
+        with contextlib.redirect_stdout(io.StringIO()):  # the calibrators print progress to stdout
+            quant_pre_process(str(work), str(prep), skip_symbolic_shape=True)
+            quantize_static(str(prep), str(tmp_out), reader, quant_format=QuantFormat.QDQ, op_types_to_quantize=ops,
+                            per_channel=True, reduce_range=False, activation_type=act, weight_type=wt,
+                            calibrate_method=calib_method, extra_options=extra)
         q = onnx.load(str(tmp_out))
+    if batch is not None and work != src:
+        q = _with_batch(q, batch)
     onnx.checker.check_model(q)
     details = {
         "target": target, "method": method, "format": "QDQ", "tool": _ort_version(),
@@ -109,6 +122,34 @@ def _int8(src: Path, dst: Path, target: str, method: str, cs: calibmod.CalibSet,
     return {"model": q, "details": details}
 
 
+def _with_batch(model: Any, batch: Any) -> Any:
+    """A copy of ``model`` whose input and output batch axis is ``batch`` (an int or a symbolic name)."""
+    import onnx
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    del m.graph.value_info[:]
+    for v in list(m.graph.input) + list(m.graph.output):
+        d = v.type.tensor_type.shape.dim[0]
+        if isinstance(batch, int):
+            d.dim_value = batch
+        else:
+            d.dim_param = batch
+    return m
+
+
+def _runs_batched(model: Any, input_name: str, man: Dict[str, Any]) -> bool:
+    """Whether ``model`` runs on a batch of 2 (no batch-1 constant baked into a Reshape)."""
+    from .backends.onnxrt import session
+
+    try:
+        h, w = man["preprocess"]["size"]
+        out = session(model.SerializeToString()).run(None, {input_name: np.zeros((2, 3, int(h), int(w)), np.float32)})[0]
+        return bool(out.shape[0] == 2)
+    except Exception:  # any failure means: calibrate at the export's own batch size
+        return False
+
+
 def _fp16(src: Path) -> Dict[str, Any]:
     import onnx
 
@@ -119,9 +160,27 @@ def _fp16(src: Path) -> Dict[str, Any]:
         from onnxruntime.transformers.float16 import convert_float_to_float16
         tool = "onnxruntime.transformers.float16"
     model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
+    _toposort(model.graph)  # the converter appends its input Casts at the end of the node list
     onnx.checker.check_model(model)
     return {"model": model, "details": {"target": "fp16", "tool": "%s (%s)" % (tool, _ort_version()), "keep_io_types": True,
                                         "weights": "float16", "compute": "float16", "io": "float32"}}
+
+
+def _toposort(graph: Any) -> None:
+    """Reorder ``graph.node`` so that every node comes after the producers of its inputs (Kahn's algorithm)."""
+    known = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    nodes = list(graph.node)
+    ordered: List[Any] = []
+    while nodes:
+        ready = [n for n in nodes if all(i in known for i in n.input)]
+        if not ready:
+            raise EdgeRuntimeError("the FP16 graph has a cycle or a dangling input; report this with the model file")
+        for n in ready:
+            ordered.append(n)
+            known.update(n.output)
+        nodes = [n for n in nodes if all(n is not r for r in ready)]
+    del graph.node[:]
+    graph.node.extend(ordered)
 
 
 def _ort_version() -> str:
@@ -156,9 +215,8 @@ def quantize(onnx_path: PathLike, target: str, method: Optional[str] = None, cal
     if method is not None and method not in METHODS:
         raise EdgeRuntimeError("--method %r: expected one of %s" % (method, ", ".join(METHODS)))
     src = Path(onnx_path)
-    model = onnxutil.load(src)
-    input_name, dims = onnxutil.check_image_input(model, str(src))
-    man = onnxutil.manifest_for(src, model)
+    model, man = onnxutil.load_checked(src)
+    input_name, dims = onnxutil.input_shape(model)
     if man is None:
         raise EdgeRuntimeError("%s has no manifest (sidecar or embedded), so its preprocessing is unknown; export it with "
                                "edge-runtime export" % src)

@@ -9,6 +9,8 @@ The path, one subcommand per step (each has its own --help):
   edge-runtime export CHECKPOINT      checkpoint -> ONNX + manifest, parity-checked against PyTorch
   edge-runtime calib make             a class-balanced INT8 calibration set from the train split
   edge-runtime quantize MODEL.onnx    INT8 (TensorRT or CPU layout) and FP16 ONNX, accuracy measured
+  edge-runtime eval ARTIFACT          accuracy, per-class, confusion matrix and latency of .pt/.onnx/.engine
+  edge-runtime build-engine MODEL.onnx  TensorRT FP32/FP16/INT8 engine on the device (or CPU artifacts)
 
 Errors you can fix are printed as one line and exit with code 2.
 """
@@ -32,6 +34,8 @@ COMMANDS = {
     "export": "edge_runtime.cli.export",
     "calib": "edge_runtime.cli.calib",
     "quantize": "edge_runtime.cli.quantize",
+    "eval": "edge_runtime.cli.eval",
+    "build-engine": "edge_runtime.cli.build_engine",
 }
 
 

@@ -9,7 +9,8 @@ Writes into --out (default runs/eda-<dataset>):
   tsne.png                   t-SNE of a random train subset (on its top-50 PCA components)
 
 PCA and t-SNE use seeded random samples of the train split, pixels scaled to [0, 1].
-CIFAR-100 points are coloured by superclass. The full CIFAR-10 run takes a few minutes on a CPU.
+CIFAR-100 points are coloured by superclass. The full CIFAR-10 run takes about two minutes on
+2 CPU cores (mostly PCA and t-SNE).
 
 Examples:
   edge-runtime eda --dataset cifar10
