@@ -45,7 +45,7 @@ class _SafeUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError("global %s.%s is not allowed in a CIFAR file" % (module, name))
 
 
-def _load_pickle(path: Path) -> Dict[str, object]:
+def load_pickle(path: Path) -> Dict[str, object]:
     try:
         with open(str(path), "rb") as fh:
             obj = _SafeUnpickler(io.BytesIO(fh.read()), encoding="latin1").load()
@@ -66,6 +66,7 @@ class SplitData:
     labels: np.ndarray
     class_names: List[str]
     superclass_names: Optional[List[str]] = None
+    coarse_labels: Optional[np.ndarray] = None     # CIFAR-100 superclass of each image
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -86,7 +87,7 @@ def load_split(name: str, split: str, data_dir: Optional[os.PathLike] = None) ->
     if absent and not (partial and str(lay["meta"]) not in absent and len(absent) < len(files) - 1):
         raise EdgeRuntimeError("%s: missing %s under %s; unpack the official python-layout dataset there (--data-dir or "
                                "EDGE_RUNTIME_DATA)" % (name, ", ".join(absent), folder))
-    meta = _load_pickle(folder / str(lay["meta"]))
+    meta = load_pickle(folder / str(lay["meta"]))
     class_names = [str(c) for c in meta.get(str(lay["names_key"]), [])]  # type: ignore[attr-defined]
     k = int(lay["num_classes"])  # type: ignore[call-overload]
     if len(class_names) != k:
@@ -94,12 +95,12 @@ def load_split(name: str, split: str, data_dir: Optional[os.PathLike] = None) ->
     supers = None
     if name == "cifar100":
         supers = [str(c) for c in meta.get("coarse_label_names", [])]  # type: ignore[attr-defined]
-    xs, ys = [], []
+    xs, ys, cs = [], [], []
     for fname in lay[split]:
         path = folder / fname
         if not path.is_file():
             continue
-        d = _load_pickle(path)
+        d = load_pickle(path)
         if "data" not in d or str(lay["label_key"]) not in d:
             raise EdgeRuntimeError("%s has no data/%s entries; the file is not a %s batch" % (path, lay["label_key"], name))
         x = np.asarray(d["data"])
@@ -109,7 +110,14 @@ def load_split(name: str, split: str, data_dir: Optional[os.PathLike] = None) ->
                                    % (path, x.dtype, x.shape, y.shape[0]))
         if y.size and (y.min() < 0 or y.max() >= k):
             raise EdgeRuntimeError("%s: labels span %d..%d, expected 0..%d" % (path, y.min(), y.max(), k - 1))
+        if name == "cifar100":
+            if "coarse_labels" not in d:
+                raise EdgeRuntimeError("%s has no 'coarse_labels' entry; the file is not a cifar100 batch" % path)
+            cs.append(np.asarray(d["coarse_labels"], dtype=np.int64))
         xs.append(x)
         ys.append(y)
+    if not xs:
+        return SplitData(name, split, np.zeros((0, 32, 32, 3), np.uint8), np.zeros((0,), np.int64), class_names, supers,
+                         np.zeros((0,), np.int64) if name == "cifar100" else None)
     images = np.ascontiguousarray(np.concatenate(xs).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-    return SplitData(name, split, images, np.concatenate(ys), class_names, supers)
+    return SplitData(name, split, images, np.concatenate(ys), class_names, supers, np.concatenate(cs) if cs else None)

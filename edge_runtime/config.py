@@ -380,7 +380,7 @@ class _Parser:
 
     def value(self, tp: Any, data: Any, path: str, meta: Mapping[str, Any]) -> Any:
         origin = getattr(tp, "__origin__", None)
-        args = getattr(tp, "__args__", ())
+        args: Tuple[Any, ...] = tuple(getattr(tp, "__args__", ()) or ())
         if origin is Union:  # Optional[X]
             if data is None:
                 return None
@@ -507,7 +507,7 @@ def _plain(value: Any) -> Any:
         return value.name
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         if isinstance(value, SinkConfig):
-            out = {"type": value.type}
+            out: Dict[str, Any] = {"type": value.type}
             out.update(_plain(value.options) if value.options is not None else {})
             out["queue_size"] = value.queue_size
             return out

@@ -313,10 +313,18 @@ class JsonlSink(Sink):
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh: Optional[IO[bytes]] = open(str(self.path), "ab")
+            self._size = self._fh.tell()
+            if self._size > 0 and not self._ends_with_newline():
+                self._fh.write(b"\n")  # a line cut by a crash or power loss stays alone: the next one parses
+                self._size += 1
         except OSError as exc:
             raise EdgeRuntimeError("jsonl sink: cannot open %s for appending (%s); choose a writable path"
                                    % (path, exc.strerror or exc))
-        self._size = self._fh.tell()
+
+    def _ends_with_newline(self) -> bool:
+        with open(str(self.path), "rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            return fh.read(1) == b"\n"
 
     def write(self, event: SinkEvent) -> None:
         data = (event.to_json() + "\n").encode("utf-8")
@@ -404,9 +412,13 @@ class GpioSink(Sink):
         self.active_high = active_high
         self.heartbeat_s = heartbeat_s if watchdog_pin is not None else None
         self._toggle = False
-        GPIO.setmode(getattr(GPIO, mode))
-        for p in self.pins + ([watchdog_pin] if watchdog_pin is not None else []):
-            GPIO.setup(p, GPIO.OUT, initial=self._level(False))
+        try:
+            GPIO.setmode(getattr(GPIO, mode))
+            for p in self.pins + ([watchdog_pin] if watchdog_pin is not None else []):
+                GPIO.setup(p, GPIO.OUT, initial=self._level(False))
+        except (ValueError, RuntimeError) as exc:  # Jetson.GPIO's errors for bad pins, modes and permissions
+            raise EdgeRuntimeError("gpio sink: cannot set up %s pin(s) %s as outputs (%s); check the pin numbers for "
+                                   "this board and that the user is in the gpio group" % (mode, self.pins, exc))
 
     def _level(self, energized: bool) -> Any:
         on = energized == self.active_high

@@ -51,7 +51,7 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, Union
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -64,6 +64,7 @@ __all__ = ["Frame", "SourceState", "SourceStats", "Source", "CaptureSource", "Im
            "SUPPORTED", "IMAGE_EXTENSIONS", "csi_pipeline", "rtsp_pipeline"]
 
 log = logging.getLogger(__name__)
+S = TypeVar("S", bound="Source")
 
 SUPPORTED = ("csi://N, v4l2:///dev/videoN, /dev/videoN or a camera index N, rtsp://host[:port]/path, "
              "a video file (a path or file://path), an image folder or glob, synthetic://")
@@ -173,7 +174,7 @@ class Source:
         self._thread: Optional[threading.Thread] = None
 
     # ----------------------------------------------------------------------------------------- public
-    def open(self) -> "Source":
+    def open(self: S) -> S:
         """Connect and start the grabber; a device that does not open raises a one-line error."""
         if self._state is not SourceState.CREATED:
             raise RuntimeError("%s: open() called twice" % self.uri)
@@ -219,7 +220,7 @@ class Source:
                 self._state = SourceState.CLOSED
             self._cond.notify_all()
 
-    def __enter__(self) -> "Source":
+    def __enter__(self: S) -> S:
         if self._state is SourceState.CREATED:
             self.open()
         return self
@@ -666,7 +667,7 @@ class PushSource(Source):
     def __init__(self, uri: str = "push://") -> None:
         super().__init__(uri)
 
-    def open(self) -> "Source":
+    def open(self: S) -> S:
         if self._state is SourceState.CREATED:
             self._state = SourceState.RUNNING
         return self

@@ -15,10 +15,14 @@ from edge_runtime.errors import EdgeRuntimeError
 from edge_runtime.sources import (CaptureSource, Frame, ImageFolderSource, PushSource, SourceState, SyntheticSource,
                                   _flip, create_source, csi_pipeline, open_source, rtsp_pipeline)
 
-cv2 = pytest.importorskip("cv2")
+
+@pytest.fixture
+def cv2():
+    """OpenCV, for the tests that write videos and images (the rest run without it)."""
+    return pytest.importorskip("cv2")
 
 
-def write_video(path: Path, n: int = 12, w: int = 64, h: int = 48) -> Path:
+def write_video(cv2, path: Path, n: int = 12, w: int = 64, h: int = 48) -> Path:
     """An MJPG AVI whose frame i is a flat grey of value 20*i mod 250 (the order is checkable after decoding)."""
     vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (w, h))
     assert vw.isOpened()
@@ -45,8 +49,8 @@ def one_line(exc: pytest.ExceptionInfo) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- files
-def test_video_file_reads_to_the_end_then_signals_end(tmp_path):
-    path = write_video(tmp_path / "clip.avi")
+def test_video_file_reads_to_the_end_then_signals_end(tmp_path, cv2):
+    path = write_video(cv2, tmp_path / "clip.avi")
     with open_source(str(path)) as src:
         assert isinstance(src, CaptureSource) and not src.live  # lossless: every frame of a file
         frames = read_all(src)
@@ -59,8 +63,8 @@ def test_video_file_reads_to_the_end_then_signals_end(tmp_path):
         assert src.stats.dropped == 0 and src.stats.delivered == 12
 
 
-def test_truncated_file_fails(tmp_path):
-    path = write_video(tmp_path / "clip.avi", n=30)
+def test_truncated_file_fails(tmp_path, cv2):
+    path = write_video(cv2, tmp_path / "clip.avi", n=30)
     data = path.read_bytes()
     cut = tmp_path / "cut.avi"
     cut.write_bytes(data[: len(data) // 2])
@@ -71,7 +75,7 @@ def test_truncated_file_fails(tmp_path):
         assert "truncated" in src.failure and "of its 30 frames" in src.failure
 
 
-def test_truncated_mp4_does_not_open(tmp_path):
+def test_truncated_mp4_does_not_open(tmp_path, cv2):
     mp4 = tmp_path / "clip.mp4"
     vw = cv2.VideoWriter(str(mp4), cv2.VideoWriter_fourcc(*"mp4v"), 30, (64, 48))
     for i in range(10):
@@ -84,16 +88,16 @@ def test_truncated_mp4_does_not_open(tmp_path):
     assert one_line(info).startswith("cannot open video file %s" % cut)
 
 
-def test_loop_replays_a_file(tmp_path):
-    path = write_video(tmp_path / "clip.avi", n=5)
+def test_loop_replays_a_file(tmp_path, cv2):
+    path = write_video(cv2, tmp_path / "clip.avi", n=5)
     with open_source(SourceConfig(uri="file://%s" % path, loop=True)) as src:
         frames = read_all(src, limit=13)
         assert [f.index for f in frames] == list(range(13))
         assert not src.finished and src.state is SourceState.RUNNING
 
 
-def test_paced_file_behaves_like_a_camera(tmp_path):
-    path = write_video(tmp_path / "clip.avi", n=12)
+def test_paced_file_behaves_like_a_camera(tmp_path, cv2):
+    path = write_video(cv2, tmp_path / "clip.avi", n=12)
     with open_source(str(path), SourceConfig(rate=200.0)) as src:
         assert src.live
         time.sleep(0.15)  # the consumer is late: older frames are replaced, not queued
@@ -102,7 +106,7 @@ def test_paced_file_behaves_like_a_camera(tmp_path):
 
 
 # -------------------------------------------------------------------------------------- images, globs
-def _images(folder: Path) -> None:
+def _images(cv2, folder: Path) -> None:
     folder.mkdir()
     for i in range(3):
         cv2.imwrite(str(folder / ("img%d.png" % i)), np.full((8, 10, 3), 50 * i + 10, np.uint8))
@@ -110,8 +114,8 @@ def _images(folder: Path) -> None:
     (folder / "notes.txt").write_text("not an image")
 
 
-def test_image_folder_in_name_order(tmp_path):
-    _images(tmp_path / "imgs")
+def test_image_folder_in_name_order(tmp_path, cv2):
+    _images(cv2, tmp_path / "imgs")
     with open_source(str(tmp_path / "imgs")) as src:
         assert isinstance(src, ImageFolderSource)
         frames = read_all(src)
@@ -119,14 +123,14 @@ def test_image_folder_in_name_order(tmp_path):
         assert src.finished and not src.failed
 
 
-def test_image_glob(tmp_path):
-    _images(tmp_path / "imgs")
+def test_image_glob(tmp_path, cv2):
+    _images(cv2, tmp_path / "imgs")
     with open_source(str(tmp_path / "imgs" / "*.png")) as src:
         assert len(read_all(src)) == 3
 
 
-def test_image_folder_loop_resize_and_flip(tmp_path):
-    _images(tmp_path / "imgs")
+def test_image_folder_loop_resize_and_flip(tmp_path, cv2):
+    _images(cv2, tmp_path / "imgs")
     (tmp_path / "imgs" / "img1.png").write_bytes(b"\x89PNG garbage")  # unreadable: skipped, counted
     opts = SourceConfig(width=20, height=16, flip="horizontal", loop=True)
     with open_source(str(tmp_path / "imgs"), opts) as src:
@@ -136,7 +140,7 @@ def test_image_folder_loop_resize_and_flip(tmp_path):
         assert src.stats.errors >= 2 and "img1.png" in src.stats.last_error
 
 
-def test_unreadable_folder_fails(tmp_path):
+def test_unreadable_folder_fails(tmp_path, cv2):
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "a.jpg").write_bytes(b"nope")
     with open_source(str(tmp_path / "bad")) as src:
@@ -281,7 +285,7 @@ def test_empty_folder_and_glob(tmp_path):
         create_source(str(tmp_path / "*.jpg"))
 
 
-def test_camera_index_that_does_not_exist():
+def test_camera_index_that_does_not_exist(cv2):
     index = 63
     if os.path.exists("/dev/video%d" % index):
         pytest.skip("/dev/video63 exists here")
@@ -291,7 +295,7 @@ def test_camera_index_that_does_not_exist():
         assert one_line(info).startswith("cannot open camera %s" % uri)
 
 
-def test_csi_without_gstreamer_says_so():
+def test_csi_without_gstreamer_says_so(cv2):
     from edge_runtime.sources import _has_gstreamer
 
     if _has_gstreamer(cv2):
@@ -301,14 +305,20 @@ def test_csi_without_gstreamer_says_so():
     assert "needs OpenCV built with GStreamer" in one_line(info)
 
 
+def _capture(uri) -> CaptureSource:
+    src = create_source(uri)
+    assert isinstance(src, CaptureSource)
+    return src
+
+
 def test_uri_forms():
-    assert (create_source(0).kind, create_source(0).target) == ("v4l2", 0)
-    assert create_source("2").target == 2
-    assert create_source("/dev/video1").target == 1
-    assert create_source("v4l2:///dev/video3").target == 3
-    rtsp = create_source("rtsp://cam.local:554/stream")
+    assert (_capture(0).kind, _capture(0).target) == ("v4l2", 0)
+    assert _capture("2").target == 2
+    assert _capture("/dev/video1").target == 1
+    assert _capture("v4l2:///dev/video3").target == 3
+    rtsp = _capture("rtsp://cam.local:554/stream")
     assert rtsp.kind == "rtsp" and rtsp.live
-    assert create_source("csi://1").target == 1
+    assert _capture("csi://1").target == 1
 
 
 def test_pipelines():
@@ -335,9 +345,100 @@ def test_flip_methods():
 
 
 @pytest.mark.camera
-def test_real_camera_delivers_a_frame():
+def test_real_camera_delivers_a_frame(cv2):
     if not os.path.exists("/dev/video0"):
         pytest.skip("no /dev/video0")
     with open_source("/dev/video0", SourceConfig(width=320, height=240)) as src:
         f: Optional[Frame] = src.read(5.0)
         assert f is not None and f.image.shape == (240, 320, 3)
+
+
+def test_import_needs_only_numpy_and_yaml():
+    import subprocess
+
+    code = ("import sys, edge_runtime.policy, edge_runtime.config, edge_runtime.sources, edge_runtime.sinks; "
+            "heavy = [m for m in ('cv2', 'torch', 'rclpy', 'Jetson', 'onnxruntime', 'tensorrt') if m in sys.modules]; "
+            "print(heavy); sys.exit(1 if heavy else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=str(Path(__file__).resolve().parents[1]),
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# ------------------------------------------------------------------------ the loop's contract, end to end
+def _mini_loop(src, policy, sinks, infer, max_s: float = 3.0, frame_ts: Optional[list] = None) -> list:
+    """The shape of the runtime loop (names no backend and no camera type). ``frame_ts`` collects the times
+    of decisions made on frames."""
+    from edge_runtime.policy import Reason
+
+    out = [policy.tick(time.monotonic())]
+    sinks.emit(out[-1])
+    t_end = time.monotonic() + max_s
+    while time.monotonic() < t_end:
+        frame = src.read(policy.poll_interval_s)
+        now = time.monotonic()
+        if frame is None:
+            if src.finished:
+                reason = Reason.SOURCE_FAILED if src.failed else Reason.END_OF_STREAM
+                out.append(policy.shutdown(now, reason, src.failure))
+                sinks.emit(out[-1])
+                break
+            d = policy.tick(now)
+        else:
+            try:
+                probs, err = infer(frame.image), None
+            except Exception as exc:  # noqa: BLE001 - the policy turns it into a STOP
+                probs, err = None, repr(exc)
+            t = time.monotonic()
+            d = policy.decide(probs, t, frame_age_s=now - frame.t_capture, latency_s=t - frame.t_capture, error=err)
+            if frame_ts is not None:
+                frame_ts.append(t)
+        out.append(d)
+        sinks.emit(d)
+    return out
+
+
+def _policy(source_timeout_ms: float = 200):
+    from edge_runtime.config import parse_config
+    from edge_runtime.policy import Policy
+
+    cfg = parse_config({"policy": {"rules": [{"action": "STOP", "classes": ["b"], "min_confidence": 0.5}],
+                                   "debounce": {"trigger_k": 1, "trigger_n": 1, "release_m": 1, "min_hold_ms": 0},
+                                   "timeouts": {"source_timeout_ms": source_timeout_ms, "max_frame_age_ms": 500,
+                                                "deadline_ms": 500}}})
+    return Policy(cfg.policy, ["a", "b"])
+
+
+def test_loop_contract_stalled_source_stops_in_time():
+    from edge_runtime.policy import Action, Reason
+    from edge_runtime.sinks import CallbackSink, SinkGroup
+
+    got: list = []
+    frame_ts: list = []
+    sinks = SinkGroup([CallbackSink(got.append)])
+    with SyntheticSource(rate=100.0, stall_after=10) as src:
+        ds = _mini_loop(src, _policy(200), sinks, lambda img: np.array([0.9, 0.1]), max_s=0.8, frame_ts=frame_ts)
+    sinks.close()
+    assert ds[0].reason is Reason.STARTUP and ds[1].action is Action.GO and len(frame_ts) == 10
+    stop = next(d for d in ds if d.reason is Reason.SOURCE_TIMEOUT)
+    assert 0.2 < stop.t - frame_ts[-1] < 0.2 + 0.05 + 0.05  # source_timeout + poll interval + slack
+    assert [d.reason for d in got if d.changed][:3] == [Reason.STARTUP, Reason.DEFAULT, Reason.SOURCE_TIMEOUT]
+
+
+def test_loop_contract_end_and_failure():
+    from edge_runtime.policy import Reason
+    from edge_runtime.sinks import SinkGroup
+
+    def flaky(img: np.ndarray) -> np.ndarray:
+        if int(img[0, 0, 0]) == 2:
+            raise RuntimeError("engine lost")
+        return np.array([0.2, 0.8]) if int(img[0, 0, 0]) == 3 else np.array([0.9, 0.1])
+
+    imgs = [np.full((4, 4, 3), v, np.uint8) for v in range(5)]
+    with SyntheticSource(images=imgs, loop=False) as src:
+        ds = _mini_loop(src, _policy(), SinkGroup(), flaky)
+    assert [d.reason.value for d in ds] == ["startup", "default", "default", "inference_error", "rule", "default",
+                                           "end_of_stream"]
+    assert [d.action.name for d in ds] == ["STOP", "GO", "GO", "STOP", "STOP", "GO", "STOP"]
+    with SyntheticSource(fail_after=2) as src:
+        ds = _mini_loop(src, _policy(), SinkGroup(), lambda img: np.array([0.9, 0.1]))
+    assert ds[-1].reason is Reason.SOURCE_FAILED and "after 2 frames" in ds[-1].detail

@@ -159,3 +159,18 @@ def test_corrupt_truncated_and_foreign_checkpoints(cifar10_dir, tmp_path, capsys
     _one_line_error(*run_cli(["train", "--model", "mobilenetv2_paper", "--data-dir", cifar10_dir, "--epochs", "1",
                               "--init-from", out / "best.pt", "--out", tmp_path / "o9", "--quiet"], capsys)[::2],
                     "is a lenet5", "same architecture")
+
+
+def test_resume_refuses_a_checkpoint_of_another_model_or_class_count(cifar10_dir, cifar100_dir, tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    base = ["train", "--model", "lenet5", "--epochs", "2", "--subset", "64", "--batch-size", "32", "--device", "cpu", "--quiet"]
+    assert run_cli([*base, "--data-dir", cifar10_dir, "--out", a], capsys)[0] == 0
+    assert run_cli([*base, "--dataset", "cifar100", "--data-dir", cifar100_dir, "--out", b], capsys)[0] == 0
+    # swap in the 100-class checkpoint under the 10-class run's config
+    ck_b = checkpoint.load(b / "last.pt")
+    ck_a = checkpoint.load(a / "last.pt")
+    ck_b["config"], ck_b["epoch"] = ck_a["config"], 1
+    checkpoint.save(a / "last.pt", ck_b)
+    before = (a / "last.pt").read_bytes()
+    _one_line_error(*run_cli(["train", "--resume", "--out", a, "--epochs", "3"], capsys)[::2], "does not fit", "10 classes")
+    assert (a / "last.pt").read_bytes() == before

@@ -17,7 +17,6 @@ no worker processes, identical on CPU and GPU, deterministic for a given seed an
 """
 from __future__ import annotations
 
-import io
 import os
 import pickle
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from edge_runtime.cifar import default_data_dir, load_split
 from edge_runtime.errors import EdgeRuntimeError
 
 DATASETS = ("cifar10", "cifar100")
@@ -55,37 +55,6 @@ _LAYOUT = {
         "md5": "eb9058c3a382ffc7106e4002c42a8d85",
     },
 }
-
-
-def default_data_dir() -> Path:
-    env = os.environ.get("EDGE_RUNTIME_DATA")
-    return Path(env) if env else Path.home() / ".cache" / "edge-runtime" / "data"
-
-
-class _SafeUnpickler(pickle.Unpickler):
-    """Admit numpy arrays and builtins containers only; anything else is a corrupt file."""
-
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"), ("_codecs", "encode"),
-    }
-
-    def find_class(self, module: str, name: str):  # type: ignore[override]
-        if (module, name) in self._ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError("global %s.%s is not allowed in a CIFAR file" % (module, name))
-
-
-def _load_pickle(path: Path) -> Dict[str, object]:
-    try:
-        with open(path, "rb") as fh:
-            obj = _SafeUnpickler(io.BytesIO(fh.read()), encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
-        raise EdgeRuntimeError("%s is corrupt or truncated (%s); re-unpack or re-download the dataset" % (path, exc))
-    if not isinstance(obj, dict):
-        raise EdgeRuntimeError("%s is not a CIFAR batch (expected a dict, got %s)" % (path, type(obj).__name__))
-    return {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in obj.items()}
 
 
 @dataclass(frozen=True)
@@ -141,37 +110,6 @@ def download(name: str, data_dir: Path) -> None:
                                "python-layout folder into %s" % (name, lay["url"], type(exc).__name__, exc, data_dir))
 
 
-def _read_split(name: str, folder: Path, files: Sequence[str], num_classes: int) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
-    lay = _LAYOUT[name]
-    datas, labels, coarse = [], [], []
-    for fname in files:
-        path = folder / fname
-        if not path.is_file():
-            continue
-        d = _load_pickle(path)
-        for key in ("data", lay["label_key"]):
-            if key not in d:
-                raise EdgeRuntimeError("%s has no %r entry (keys: %s); the file is not a %s batch" % (path, key, sorted(d), name))
-        arr = np.asarray(d["data"])
-        lab = np.asarray(d[lay["label_key"]], dtype=np.int64)
-        if arr.dtype != np.uint8 or arr.ndim != 2 or arr.shape[1] != 3072:
-            raise EdgeRuntimeError("%s: data has dtype %s and shape %s, expected uint8 (N, 3072)" % (path, arr.dtype, arr.shape))
-        if lab.shape != (arr.shape[0],):
-            raise EdgeRuntimeError("%s: %d labels for %d images" % (path, lab.shape[0], arr.shape[0]))
-        if lab.size and (lab.min() < 0 or lab.max() >= num_classes):
-            raise EdgeRuntimeError("%s: labels span %d..%d, expected 0..%d" % (path, lab.min(), lab.max(), num_classes - 1))
-        datas.append(arr)
-        labels.append(lab)
-        if name == "cifar100":
-            if "coarse_labels" not in d:
-                raise EdgeRuntimeError("%s has no 'coarse_labels' entry; the file is not a cifar100 batch" % path)
-            coarse.append(np.asarray(d["coarse_labels"], dtype=np.int64))
-    if not datas:
-        return np.zeros((0, 32, 32, 3), np.uint8), np.zeros((0,), np.int64), None
-    data = np.concatenate(datas).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return np.ascontiguousarray(data), np.concatenate(labels), (np.concatenate(coarse) if coarse else None)
-
-
 def channel_stats(images: np.ndarray, chunk: int = 10000) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
     """Per-channel mean and std of uint8 HWC images, on the [0, 1] scale."""
     n = 0
@@ -202,18 +140,11 @@ def load(name: str, data_dir: Optional[os.PathLike] = None, download_missing: bo
     absent = [f for f in lay["train"] + lay["test"] + [lay["meta"]] if not (folder / f).is_file()]
     if absent and not (partial and lay["meta"] not in absent):
         raise EdgeRuntimeError(_missing_message(name, root, "missing %s" % ", ".join(absent)))
-    meta = _load_pickle(folder / lay["meta"])
-    if name == "cifar10":
-        class_names = list(meta.get("label_names", []))
-        superclass_names = fine_to_coarse = None
-    else:
-        class_names = list(meta.get("fine_label_names", []))
-        superclass_names = list(meta.get("coarse_label_names", []))
-        fine_to_coarse = None
-    if len(class_names) != lay["num_classes"]:
-        raise EdgeRuntimeError("%s: %d class names, expected %d" % (folder / lay["meta"], len(class_names), lay["num_classes"]))
-    tr_x, tr_y, tr_c = _read_split(name, folder, lay["train"], lay["num_classes"])
-    te_x, te_y, te_c = _read_split(name, folder, lay["test"], lay["num_classes"])
+    tr, te = load_split(name, "train", root), load_split(name, "test", root)
+    class_names, superclass_names = tr.class_names, tr.superclass_names
+    tr_x, tr_y, tr_c = tr.images, tr.labels, tr.coarse_labels
+    te_x, te_y, te_c = te.images, te.labels, te.coarse_labels
+    fine_to_coarse = None
     want_train, want_test = lay["counts"]
     if not partial and (len(tr_y) != want_train or len(te_y) != want_test):
         raise EdgeRuntimeError("%s: found %d train and %d test images, expected %d and %d; the copy is incomplete: "
