@@ -27,7 +27,7 @@ import dataclasses
 import enum
 import math
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union, get_type_hints
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Type, Union, get_type_hints
 
 from .errors import EdgeRuntimeError
 from .fsio import PathLike, write_text_atomic

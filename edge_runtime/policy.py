@@ -146,6 +146,11 @@ class Decision:
     def failsafe(self) -> bool:
         return self.reason.failsafe
 
+    @property
+    def t_capture(self) -> Optional[float]:
+        """When the frame behind this decision was captured (``t - latency_s``), if known."""
+        return None if self.latency_s is None else self.t - self.latency_s
+
     def to_dict(self) -> Dict[str, Any]:
         """JSON-ready, with stable keys (None where a value does not apply); times in ms."""
 
@@ -314,7 +319,7 @@ class Policy:
         name, conf = self.class_names[top], float(p[top])
         if self._masks.shape[0]:
             scores = self._masks @ p.astype(np.float64, copy=False)
-            fired = scores >= self._rule_min
+            fired = scores >= self._rule_min - 1e-9  # a mass summed from float32 may round just under
             for action in (Action.STOP, Action.SLOW, Action.GO):
                 best = -1
                 for i, a in enumerate(self._rule_action):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import numpy as np
 import pytest
@@ -375,6 +375,3 @@ def test_poll_interval_follows_source_timeout():
     assert make_policy(source_timeout_ms=100).poll_interval_s == pytest.approx(0.025)
     assert make_policy(source_timeout_ms=1000).poll_interval_s == pytest.approx(0.05)
 
-
-def _unused(x: Optional[int]) -> None:  # keep typing import used on 3.8 linters
-    return None

@@ -18,7 +18,6 @@ readable). Figures are rendered with matplotlib's Agg canvas and written atomica
 """
 from __future__ import annotations
 
-import io
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -26,7 +25,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from edge_runtime.errors import EdgeRuntimeError
-from edge_runtime.fsio import write_bytes_atomic, write_json_atomic, write_text_atomic
+from edge_runtime.fsio import write_json_atomic, write_text_atomic
+
+from .plots import save_png
 from train.data import CifarData, Split, channel_stats
 
 #: channel values at or above / at or below these count as near-saturated (0-255 scale)
@@ -129,10 +130,7 @@ def _new_figure(figsize: Tuple[float, float]) -> Any:
 
 
 def _save_png(fig: Any, path: Path) -> None:
-    buf = io.BytesIO()
-    # No "Software" tag: the same data and seed give byte-identical PNGs.
-    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
-    write_bytes_atomic(path, buf.getvalue())
+    save_png(fig, path, DPI)  # no "Software" tag: the same data and seed give byte-identical PNGs
 
 
 def _mosaic(images: List[List[Optional[np.ndarray]]], gap_x: int = 2, gap_y: int = 2) -> np.ndarray:

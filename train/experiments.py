@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import io
 import itertools
 import json
 import math
@@ -48,7 +47,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from edge_runtime.errors import EdgeRuntimeError
-from edge_runtime.fsio import write_bytes_atomic, write_json_atomic, write_text_atomic
+from edge_runtime.fsio import write_json_atomic, write_text_atomic
 
 from .config import TrainConfig, load_yaml, overlay
 
@@ -421,13 +420,11 @@ def render_markdown(name: str, rows: Sequence[Mapping[str, Any]], command: str) 
 
 def plot_summary(rows: Sequence[Mapping[str, Any]], path: PathLike, title: str) -> None:
     """summary.png: ours vs the paper per row (bars), and our top-1 against MACs (log scale)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .plots import new_figure, save_png
 
     done = [r for r in rows if r.get("top1") is not None]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [3, 2]})
+    fig = new_figure((13, 4.8))
+    a1, a2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     xs = list(range(len(rows)))
     w = 0.4
     ours = [r.get("top1") if r.get("top1") is not None else math.nan for r in rows]
@@ -461,10 +458,7 @@ def plot_summary(rows: Sequence[Mapping[str, Any]], path: PathLike, title: str) 
     a2.set_title("accuracy vs compute (numbers: rows; hollow: paper)", fontsize=9)
     fig.suptitle(title)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    write_bytes_atomic(path, buf.getvalue())
+    save_png(fig, path)
 
 
 def write_results(out_dir: PathLike, name: str, rows: Sequence[Mapping[str, Any]], command: str,

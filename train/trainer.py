@@ -171,13 +171,11 @@ def _command_line() -> str:
 
 
 def _plot_curves(rows: List[Dict[str, Any]], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .plots import new_figure, save_png
 
     ep = [r["epoch"] for r in rows]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = new_figure((10, 4))
+    a1, a2 = fig.subplots(1, 2)
     a1.plot(ep, [r["train_loss"] for r in rows], label="train")
     a1.plot(ep, [r["test_loss"] for r in rows], label="test")
     a1.set_xlabel("epoch"), a1.set_ylabel("loss"), a1.legend(), a1.grid(alpha=0.3)
@@ -188,12 +186,7 @@ def _plot_curves(rows: List[Dict[str, Any]], path: Path, title: str) -> None:
     a2.set_xlabel("epoch"), a2.set_ylabel("top-1 accuracy (%)"), a2.legend(), a2.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    from edge_runtime.fsio import write_bytes_atomic
-
-    write_bytes_atomic(path, buf.getvalue())
+    save_png(fig, path)
 
 
 def _write_metrics(rows: List[Dict[str, Any]], path: Path) -> None:

@@ -20,7 +20,10 @@ import argparse
 import importlib
 import shlex
 import sys
-from typing import List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence
+
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 from .. import __version__
 from ..errors import EdgeRuntimeError
@@ -42,7 +45,7 @@ COMMANDS = {
 class ArgumentParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line with a pointer to --help, exit code 2."""
 
-    def error(self, message: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
+    def error(self, message: str) -> "NoReturn":
         sys.stderr.write("%s: error: %s (see %s --help)\n" % (self.prog, message, self.prog))
         sys.exit(2)
 
