@@ -1,0 +1,473 @@
+"""The Runtime: source -> preprocess -> Runner -> Policy -> sinks, with a watchdog and a timing report.
+
+It is what ``edge-runtime run`` runs and the Python API for a robot's own code::
+
+    from edge_runtime.runtime import Runtime
+
+    with Runtime.from_config("deploy/configs/vehicle.yaml", model="engines/bundled/mobilenetv2_cifar_x0_5.onnx",
+                             source="csi://0") as rt:
+        for decision in rt.decisions():      # one Decision per frame, and one per empty poll of the source
+            if decision.changed:
+                robot.set_speed_limit(decision.action)
+    print(rt.format_report())
+
+``source`` may also be a :class:`~edge_runtime.sources.Source` object (a ``PushSource`` your ROS image
+callback pushes into), ``model`` a :class:`~edge_runtime.backends.Runner` (with ``manifest=``).
+``rt.stop()`` ends the loop with a final STOP (thread- and signal-safe); ``rt.reset_latch()`` releases a
+latched STOP (``latch.stop``/``latch.faults``) at the next frame, also from any thread or a signal handler.
+
+The loop never names a backend or a camera type: :func:`~edge_runtime.backends.runner_for`,
+:func:`~edge_runtime.sources.open_source` and :func:`~edge_runtime.sinks.build_sinks` do.
+
+Fail-safe behaviour (besides what :class:`~edge_runtime.policy.Policy` does per frame)
+
+- Startup: the first output is STOP (``startup``) until a valid frame has been decided.
+- Source silent: the loop waits ``policy.poll_interval_s`` per read and calls ``policy.tick``, which
+  turns STOP (``source_timeout``) ``source_timeout_ms`` after the last decided frame.
+- Watchdog (a hung or very slow inference): a daemon thread wakes every ``poll_interval_s``; while the
+  loop has been inside one frame for longer than that, it calls ``policy.tick(now)`` and emits the result
+  to the sinks, exactly as the loop does when the source is silent. The policy therefore turns STOP
+  (``source_timeout``, with ``watchdog: ...`` in its detail) ``source_timeout_ms`` after the last decided
+  frame, within one poll interval, even if ``Runner.infer`` never returns. A slow inference that does
+  return before that gets the policy's ``deadline_miss`` with the configured ``deadline_action``.
+  Policy and sinks are called under one lock, so the two threads never interleave inside them.
+- End: the source ends -> STOP ``end_of_stream``; it fails -> STOP ``source_failed``; ``stop()``, the
+  frame/time limits or leaving the ``with`` block (also on an exception) -> STOP ``shutdown``. Sinks are
+  then flushed and closed (the JSONL log is fsynced).
+
+Metrics: per-stage times (capture->read, preprocess, infer, policy, sinks), decision latency from capture
+to decision (p50/p90/p99), FPS, stale and dropped frames, deadline misses; kept in fixed-size ring
+buffers (the last 65536 frames), so memory does not grow with run time.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import manifest as mf
+from .backends import Runner, runner_for
+from .config import RuntimeConfig, apply_overrides, load_config
+from .errors import EdgeRuntimeError
+from .policy import Decision, Policy, Reason, softmax
+from .preprocess import preprocess
+from .sinks import Sink, SinkGroup, build_sinks
+from .sources import Frame, Source, create_source
+
+__all__ = ["Runtime", "load_model", "engine_for_onnx", "RingBuffer", "Metrics", "STAGES", "BACKENDS"]
+
+log = logging.getLogger(__name__)
+
+#: the loop's stages, in order; each is timed per frame
+STAGES = ("capture->read", "preprocess", "infer", "policy", "sinks")
+#: ``--backend`` names (``auto``: by the artifact's type)
+BACKENDS = ("auto", "onnxruntime", "tensorrt", "torch")
+_SUFFIX_BACKEND = {".onnx": "onnxruntime", ".pt": "torch", ".pth": "torch", ".engine": "tensorrt", ".plan": "tensorrt"}
+
+FrameObserver = Callable[[Frame, Decision], None]
+
+
+# ------------------------------------------------------------------------------------------------ metrics
+class RingBuffer:
+    """The last ``capacity`` float samples, in a preallocated array (constant memory however long the run)."""
+
+    def __init__(self, capacity: int = 1 << 16) -> None:
+        self._a = np.zeros(int(capacity), np.float64)
+        self._n = 0
+
+    def add(self, x: float) -> None:
+        self._a[self._n % len(self._a)] = x
+        self._n += 1
+
+    def __len__(self) -> int:
+        return min(self._n, len(self._a))
+
+    @property
+    def total(self) -> int:
+        """Samples ever added (``len`` counts only those still held)."""
+        return self._n
+
+    def values(self) -> np.ndarray:
+        return self._a[:len(self)].copy()
+
+    def summary(self, scale: float = 1e3) -> Dict[str, float]:
+        """mean, p50, p90, p99 and max of the held samples, times ``scale`` (seconds -> ms by default)."""
+        v = self.values() * scale
+        if not len(v):
+            return {}
+        p50, p90, p99 = np.percentile(v, [50, 90, 99])
+        return {"mean": float(v.mean()), "p50": float(p50), "p90": float(p90), "p99": float(p99), "max": float(v.max()),
+                "n": int(len(v))}
+
+
+@dataclasses.dataclass
+class Metrics:
+    """What the loop measured. Times in seconds on ``time.monotonic()``."""
+
+    stages: Dict[str, RingBuffer] = dataclasses.field(default_factory=lambda: {s: RingBuffer() for s in STAGES})
+    #: capture -> decision made (what ``deadline_ms`` bounds)
+    latency: RingBuffer = dataclasses.field(default_factory=RingBuffer)
+    frames: int = 0
+    polls: int = 0
+    watchdog_ticks: int = 0
+    observer_errors: int = 0
+    t_start: Optional[float] = None
+    t_first_frame: Optional[float] = None
+    t_last_frame: Optional[float] = None
+
+    @property
+    def fps(self) -> float:
+        """Frames decided per second between the first and the last decided frame."""
+        if self.frames < 2 or self.t_first_frame is None or self.t_last_frame is None:
+            return 0.0
+        return (self.frames - 1) / max(1e-9, self.t_last_frame - self.t_first_frame)
+
+
+# ------------------------------------------------------------------------------------------------- models
+def _manifest_for_onnx(path: Path, mean: Optional[Sequence[float]], std: Optional[Sequence[float]],
+                       labels: Optional[Sequence[str]]) -> Dict[str, Any]:
+    """Sidecar (hash-checked), else the manifest embedded in the ONNX metadata, else one from --mean/--std/--labels."""
+    if mf.sidecar_path(path).is_file():
+        return mf.for_artifact(path)
+    emb: Optional[Dict[str, Any]] = None
+    try:
+        import onnx  # noqa: F401  (only to read an embedded manifest; the robot may not have it)
+    except ImportError:
+        log.debug("onnx is not installed: not looking for a manifest embedded in %s", path)
+    else:
+        from . import onnxutil
+
+        emb = onnxutil.manifest_for(path, onnxutil.load(path, check=False))
+    if emb is not None:
+        return emb
+    from .evaluate import manual_manifest
+
+    return manual_manifest(path, "cifar10", list(mean) if mean else None, list(std) if std else None,
+                           list(labels) if labels else None)
+
+
+def engine_for_onnx(onnx_path: Union[str, Path], manifest: Dict[str, Any], engines_dir: Union[str, Path] = "engines",
+                    precision: Optional[str] = None, command: str = "") -> Tuple[Path, Dict[str, Any]]:
+    """The TensorRT engine for an ONNX model: the cached one in ``engines_dir`` while its manifest still matches
+    the ONNX's sha256, this TensorRT version and this GPU; otherwise built now (as jetson-inference does on the
+    first run) with :func:`edge_runtime.engine.build.build_engine`. ``precision`` defaults to the ONNX's own,
+    and to fp16 for an FP32 ONNX. Without TensorRT: one line saying what to install."""
+    from .engine import trt as trtmod
+    from .engine.build import build_engine, engine_name
+    from .fsio import sha256_file
+
+    trt = trtmod.import_tensorrt()
+    gpu, cc = trtmod.device_identity()
+    ver = str(trt.__version__)
+    prec = precision or {"fp32": "fp16"}.get(str(manifest.get("precision")), str(manifest.get("precision")))
+    path = Path(engines_dir) / engine_name(manifest["model"]["name"], prec, ver, gpu, cc)
+    sha = sha256_file(onnx_path)
+    if path.is_file() and mf.sidecar_path(path).is_file():
+        try:
+            em: Optional[Dict[str, Any]] = mf.for_artifact(path)
+        except EdgeRuntimeError as exc:
+            log.warning("cached engine %s is unusable (%s); rebuilding it", path, exc)
+            em = None
+        eng = (em or {}).get("engine") or {}
+        if em is not None and em.get("source_sha256") == sha and str(eng.get("tensorrt")) == ver and \
+                str(eng.get("gpu")) == gpu and str(eng.get("compute_capability")) == cc:
+            log.info("using the cached engine %s", path)
+            return path, em
+        if em is not None:
+            log.info("cached engine %s does not match %s (ONNX sha256, TensorRT %s or GPU %s); rebuilding it",
+                     path, onnx_path, ver, gpu)
+    log.info("building a TensorRT %s engine from %s (first run; cached in %s)", prec, onnx_path, engines_dir)
+    res = build_engine(onnx_path, prec, out_dir=engines_dir, force=True, command=command)
+    return res.paths[0], res.manifests[0]
+
+
+def load_model(path: Union[str, Path], backend: str = "auto", manifest: Optional[Union[str, Path]] = None,
+               mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
+               labels: Optional[Sequence[str]] = None, threads: Optional[int] = None,
+               engines_dir: Union[str, Path] = "engines", precision: Optional[str] = None) -> Tuple[Runner, Dict[str, Any]]:
+    """(Runner, manifest) for an artifact. ``backend``: ``auto`` (by suffix: .onnx ONNX Runtime, .pt PyTorch,
+    .engine TensorRT), or one of ``onnxruntime``, ``torch``, ``tensorrt`` (an ONNX with ``tensorrt`` is built into
+    a cached engine: :func:`engine_for_onnx`). ``manifest`` overrides the sidecar; ``mean``/``std``/``labels``
+    stand in for a missing one. Every mistake is one line."""
+    p = Path(path)
+    if backend not in BACKENDS:
+        raise EdgeRuntimeError("--backend %r: expected one of %s" % (backend, ", ".join(BACKENDS)))
+    if not p.is_file():
+        raise EdgeRuntimeError("model not found: %s; pass --model ARTIFACT (.onnx, .engine or .pt)" % p)
+    native = _SUFFIX_BACKEND.get(p.suffix)
+    if native is None:
+        raise EdgeRuntimeError("%s: unknown artifact type %r; expected .onnx, .engine or .pt" % (p, p.suffix))
+    want = native if backend == "auto" else backend
+    if want == "tensorrt" and native == "onnxruntime":
+        man = mf.read(manifest) if manifest else _manifest_for_onnx(p, mean, std, labels)
+        p, man = engine_for_onnx(p, man, engines_dir, precision)
+        native = "tensorrt"
+    elif want != native:
+        raise EdgeRuntimeError("%s is a %s artifact and cannot run on --backend %s; give an .onnx for onnxruntime or "
+                               "tensorrt, a .pt for torch, an .engine for tensorrt" % (p, native, want))
+    if native == "torch":
+        from .backends.torch_runner import TorchRunner
+
+        runner = TorchRunner(p, threads=threads)
+        runner.activate()  # the checkpoint holds the manifest
+        assert runner.manifest is not None
+        return runner, mf.validate(runner.manifest if manifest is None else mf.read(manifest), str(p))
+    if native == "tensorrt":
+        from .engine.trt import TensorRTRunner
+
+        man = mf.read(manifest) if manifest else mf.for_artifact(p)
+        return TensorRTRunner(p, manifest=man), man
+    man = mf.read(manifest) if manifest else _manifest_for_onnx(p, mean, std, labels)
+    return runner_for(p, threads=threads), man
+
+
+# ------------------------------------------------------------------------------------------------ runtime
+class Runtime:
+    """One run of the loop. Build it with :meth:`from_config`, enter it, iterate :meth:`decisions`.
+
+    ``runner``/``manifest``: the model (the manifest gives class names and preprocessing). ``source``: a
+    URI or a :class:`Source` (default: ``config.source``). ``sinks``: a :class:`SinkGroup` (default: built from
+    ``config.sinks``); ``extra_sinks`` are added to it (e.g. a ``CallbackSink`` of your own).
+    """
+
+    def __init__(self, config: RuntimeConfig, runner: Runner, manifest: Mapping[str, Any],
+                 source: Union[str, Source, None] = None, sinks: Optional[SinkGroup] = None,
+                 extra_sinks: Sequence[Sink] = (), clock: Callable[[], float] = time.monotonic) -> None:
+        ds = manifest["dataset"]
+        config.validate_against(ds["class_names"], (ds.get("superclasses") or {}).get("names"))
+        self.config = config
+        self.runner = runner
+        self.manifest = dict(manifest)
+        self.policy = Policy.from_manifest(config.policy, manifest)
+        self.source = source if isinstance(source, Source) else create_source(source, config.source)
+        if self.source.stale_after_s is None:
+            self.source.stale_after_s = config.policy.timeouts.max_frame_age_ms / 1e3
+        self.sinks = sinks if sinks is not None else build_sinks(config.sinks)
+        for s in extra_sinks:
+            self.sinks.add(s)
+        self.metrics = Metrics()
+        self.observers: List[FrameObserver] = []
+        self.final: Optional[Decision] = None
+        self._pp = self.manifest["preprocess"]
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._stop_detail = ""
+        self._busy_since: Optional[float] = None
+        self._entered = False
+        self._watchdog: Optional[threading.Thread] = None
+        self._watch_stop = threading.Event()
+
+    @classmethod
+    def from_config(cls, path_or_cfg: Union[str, Path, RuntimeConfig], model: Union[str, Path, Runner, None] = None,
+                    source: Union[str, Source, None] = None, overrides: Optional[Mapping[str, Any]] = None,
+                    backend: Optional[str] = None, manifest: Optional[Mapping[str, Any]] = None,
+                    extra_sinks: Sequence[Sink] = (), threads: Optional[int] = None,
+                    mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
+                    labels: Optional[Sequence[str]] = None, engines_dir: Union[str, Path] = "engines",
+                    precision: Optional[str] = None) -> "Runtime":
+        """A Runtime from a YAML path (or a parsed config). ``model``: an artifact path (default
+        ``config.model.path``) or a :class:`Runner` with ``manifest``. ``overrides``: dotted keys as in
+        :func:`~edge_runtime.config.apply_overrides`. Errors are one line (:class:`EdgeRuntimeError`)."""
+        cfg = path_or_cfg if isinstance(path_or_cfg, RuntimeConfig) else load_config(path_or_cfg)
+        if overrides:
+            cfg = apply_overrides(cfg, overrides)
+        if isinstance(model, Runner):
+            man = manifest if manifest is not None else getattr(model, "manifest", None)
+            if man is None:
+                raise EdgeRuntimeError("a Runner passed as model needs manifest= (class names and preprocessing)")
+            runner, man = model, mf.validate(dict(man), "manifest")
+        else:
+            path = model if model is not None else cfg.model.path
+            if path is None:
+                raise EdgeRuntimeError("%s: no model: pass --model ARTIFACT or set model.path" % cfg.origin)
+            runner, man = load_model(path, backend or cfg.model.backend, cfg.model.manifest, mean, std, labels, threads,
+                                     engines_dir, precision)
+        try:
+            return cls(cfg, runner, man, source=source, extra_sinks=extra_sinks)
+        except BaseException:
+            runner.deactivate()
+            raise
+
+    # ------------------------------------------------------------------------------------------- control
+    def stop(self, detail: str = "stop requested") -> None:
+        """End the loop with a final STOP (``shutdown``) at its next step. Safe from any thread or a signal handler."""
+        self._stop_detail = detail
+        self._stop.set()
+
+    def reset_latch(self) -> None:
+        """Release a latched STOP at the next frame (:meth:`Policy.reset`). Safe from any thread or a signal handler."""
+        self.policy.reset()
+
+    def __enter__(self) -> "Runtime":
+        self.runner.activate()
+        self.source.__enter__()
+        self._entered = True
+        self.metrics.t_start = self._clock()
+        self._watchdog = threading.Thread(target=self._watch, name="edge-runtime:watchdog", daemon=True)
+        self._watchdog.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Final STOP if none was emitted, then stop the watchdog, flush and close sinks, source and runner."""
+        self._watch_stop.set()
+        if self.final is None:
+            self._finish(Reason.SHUTDOWN, self._stop_detail or "runtime closed")
+        if self._watchdog is not None:
+            self._watchdog.join(timeout=1.0)
+        self.sinks.close()
+        self.source.close()
+        self.runner.deactivate()
+
+    # -------------------------------------------------------------------------------------------- the loop
+    def decisions(self) -> Iterator[Decision]:
+        """Run the loop, yielding every decision (one per frame, one per empty poll), until the source ends,
+        :meth:`stop` is called or a ``run`` limit is reached; the last one is the final STOP."""
+        if not self._entered:
+            raise RuntimeError("use the Runtime in a `with` block before iterating decisions()")
+        src, pol, m, clock, run = self.source, self.policy, self.metrics, self._clock, self.config.run
+        t_end = None if run.duration_s is None else clock() + run.duration_s
+        yield self._locked(lambda: pol.tick(clock()))  # STOP (startup) until the first valid frame
+        while self.final is None:
+            if self._stop.is_set() or (run.max_frames is not None and m.frames >= run.max_frames) or \
+                    (t_end is not None and clock() >= t_end):
+                yield self._finish(Reason.SHUTDOWN, self._stop_detail if self._stop.is_set() else "run limit reached")
+                return
+            frame = src.read(pol.poll_interval_s)
+            t_read = clock()
+            if frame is None:
+                if src.finished:
+                    yield self._finish(Reason.SOURCE_FAILED if src.failed else Reason.END_OF_STREAM, src.failure)
+                    return
+                m.polls += 1
+                yield self._locked(lambda: pol.tick(t_read))
+                continue
+            self._busy_since = t_read  # the watchdog ticks the policy while this frame takes too long
+            t_pre, err = t_read, None
+            try:
+                x = preprocess(frame.image, self._pp, bgr=True)
+                t_pre = clock()
+                logits = self.runner.infer(x)
+                probs: Optional[np.ndarray] = softmax(np.asarray(logits, np.float64).reshape(-1))
+            except Exception as exc:  # noqa: BLE001 - any backend failure becomes a fail-safe STOP; the loop goes on
+                probs, err = None, "%s: %s" % (type(exc).__name__, exc)
+            t_inf = clock()
+            with self._lock:
+                self._busy_since = None
+                d = pol.decide(probs, t_inf, frame_age_s=t_read - frame.t_capture,
+                               latency_s=t_inf - frame.t_capture, error=err)
+                t_pol = clock()
+                self.sinks.emit(d)
+            t_sink = clock()
+            for stage, dt in zip(STAGES, (t_read - frame.t_capture, t_pre - t_read, t_inf - t_pre, t_pol - t_inf,
+                                          t_sink - t_pol)):
+                m.stages[stage].add(dt)
+            m.latency.add(t_pol - frame.t_capture)
+            m.frames += 1
+            m.t_first_frame = t_read if m.t_first_frame is None else m.t_first_frame
+            m.t_last_frame = t_read
+            self._observe(frame, d)
+            yield d
+
+    def run(self, on_decision: Optional[Callable[[Decision], None]] = None) -> Decision:
+        """Iterate :meth:`decisions` to the end (calling ``on_decision`` for each); returns the final STOP."""
+        last: Optional[Decision] = None
+        for last in self.decisions():
+            if on_decision is not None:
+                on_decision(last)
+        assert last is not None
+        return last
+
+    # ------------------------------------------------------------------------------------------- helpers
+    def _locked(self, make: Callable[[], Decision]) -> Decision:
+        with self._lock:
+            d = make()
+            self.sinks.emit(d)
+        return d
+
+    def _finish(self, reason: Reason, detail: str = "") -> Decision:
+        with self._lock:
+            if self.final is None:
+                self.final = self.policy.shutdown(self._clock(), reason, detail)
+                self.sinks.emit(self.final)
+                self.sinks.flush(timeout=2.0)
+            return self.final
+
+    def _observe(self, frame: Frame, d: Decision) -> None:
+        for fn in self.observers:
+            try:
+                fn(frame, d)
+            except Exception as exc:  # noqa: BLE001 - a display or recorder failing must not stop the machine's loop
+                self.metrics.observer_errors += 1
+                if self.metrics.observer_errors == 1:
+                    log.warning("frame observer %r failed (the loop goes on): %s", fn, exc, exc_info=exc)
+
+    def _watch(self) -> None:
+        period = self.policy.poll_interval_s
+        while not self._watch_stop.wait(period):
+            with self._lock:
+                since = self._busy_since
+                now = self._clock()
+                if since is None or self.final is not None or now - since < period:
+                    continue
+                d = self.policy.tick(now)
+                if d.reason is Reason.SOURCE_TIMEOUT:
+                    d = dataclasses.replace(d, detail="%s; watchdog: the loop has been on one frame for %.0f ms"
+                                            % (d.detail, (now - since) * 1e3))
+                self.metrics.watchdog_ticks += 1
+                self.sinks.emit(d)
+            if d.changed:
+                log.warning("watchdog: %s", d.summary())
+
+    # -------------------------------------------------------------------------------------------- report
+    def report(self) -> Dict[str, Any]:
+        """The run's numbers: per-stage ms, decision latency, FPS, frames, stale/dropped frames, decisions by reason,
+        source and sink counters."""
+        m = self.metrics
+        pol = self.policy.stats()
+        ss = self.source.stats
+        return {
+            "frames": m.frames, "fps": round(m.fps, 2), "polls_without_frame": m.polls,
+            "stages_ms": {s: m.stages[s].summary() for s in STAGES},
+            "decision_latency_ms": m.latency.summary(),
+            "deadline_ms": self.config.policy.timeouts.deadline_ms,
+            "deadline_misses": pol.get(Reason.DEADLINE_MISS.value, 0),
+            "stale_frames": pol.get(Reason.STALE_FRAME.value, 0),
+            "dropped_frames": ss.dropped,
+            "source": dataclasses.asdict(ss),
+            "decisions": pol,
+            "watchdog_ticks": m.watchdog_ticks,
+            "sinks": {k: dataclasses.asdict(v) for k, v in self.sinks.stats().items()},
+            "backend": self.runner.name, "model": self.manifest["model"]["name"],
+        }
+
+    def format_report(self) -> str:
+        """The timing report, as jetson-inference prints it at exit (one line per stage, in ms)."""
+        r = self.report()
+        lines = ["-" * 72, "Timing Report  %s (%s, %s), %d frames, %.1f FPS" % (
+            r["model"], r["backend"], self.source.describe(), r["frames"], r["fps"]), "-" * 72,
+            "%-16s %8s %8s %8s %8s %8s" % ("stage (ms)", "mean", "p50", "p90", "p99", "max")]
+        rows = [(s, r["stages_ms"][s]) for s in STAGES] + [("capture->decision", r["decision_latency_ms"])]
+        for name, st in rows:
+            if st:
+                lines.append("%-16s %8.3f %8.3f %8.3f %8.3f %8.3f" % (name, st["mean"], st["p50"], st["p90"], st["p99"],
+                                                                     st["max"]))
+        lines.append("deadline misses %d (deadline_ms %g) | stale frames %d | dropped frames %d | source timeouts %d | "
+                     "inference errors %d" % (r["deadline_misses"], r["deadline_ms"], r["stale_frames"],
+                                              r["dropped_frames"], r["decisions"].get("source_timeout", 0),
+                                              r["decisions"].get("inference_error", 0)
+                                              + r["decisions"].get("non_finite", 0)))
+        sink_err = sum(s["errors"] for s in r["sinks"].values())
+        sink_drop = sum(s["dropped"] for s in r["sinks"].values())
+        lines.append("decisions %d | sinks: %d errors, %d dropped | final: %s" % (
+            r["decisions"].get("decisions", 0), sink_err, sink_drop, self.final.summary() if self.final else "-"))
+        lines.append("-" * 72)
+        return "\n".join(lines)
