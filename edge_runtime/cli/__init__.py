@@ -11,6 +11,7 @@ The path, one subcommand per step (each has its own --help):
   edge-runtime quantize MODEL.onnx    INT8 (TensorRT or CPU layout) and FP16 ONNX, accuracy measured
   edge-runtime eval ARTIFACT          accuracy, per-class, confusion matrix and latency of .pt/.onnx/.engine
   edge-runtime build-engine MODEL.onnx  TensorRT FP32/FP16/INT8 engine on the device (or CPU artifacts)
+  edge-runtime run [SOURCE]           the robot's loop: camera/file -> model -> STOP/SLOW/GO (no args: the demo)
 
 Errors you can fix are printed as one line and exit with code 2.
 """
@@ -39,6 +40,7 @@ COMMANDS = {
     "quantize": "edge_runtime.cli.quantize",
     "eval": "edge_runtime.cli.eval",
     "build-engine": "edge_runtime.cli.build_engine",
+    "run": "edge_runtime.cli.run",
 }
 
 

@@ -1,0 +1,239 @@
+"""Run the on-robot loop: frames from a camera or a file -> the model -> STOP / SLOW / GO to the sinks.
+
+SOURCE is a URI as jetson-inference has them: csi://0, /dev/video0 (or v4l2:///dev/video0, or 0),
+rtsp://host/path, a video file, an image folder or glob, synthetic://?rate=30. Without SOURCE the
+config's source.uri is used; with neither --config nor SOURCE, the bundled demo clip
+(deploy/demo/cifar10-demo.mp4, 25 s of CIFAR-10 test images at 30 FPS). The config's width/height
+are its camera's: a file or folder SOURCE plays at its own size.
+
+Defaults: --model engines/bundled/mobilenetv2_cifar_x0_5.onnx (88.55 % CIFAR-10 test top-1, ONNX
+Runtime FP32), --config deploy/configs/vehicle.yaml. The backend follows the artifact (.onnx ONNX
+Runtime, .engine TensorRT, .pt PyTorch) unless --backend says otherwise; an .onnx with --backend
+tensorrt is built into an engine on the first run and cached in --engines-dir, reused while its
+manifest matches the ONNX sha256, the TensorRT version and the GPU.
+
+Headless by default: decisions go to the config's sinks (console: one line per change; JSONL log;
+UDP; GPIO; ROS 2). --display and --record draw an overlay (class, confidence, action, FPS,
+latency); --snapshots DIR saves each frame that turned the output to STOP. At exit: a timing
+report (per stage in ms, capture-to-decision p50/p90/p99, FPS, stale and dropped frames).
+
+Signals: SIGINT/SIGTERM end the run with a final STOP (reason shutdown), flush the logs, exit 0.
+SIGUSR1 releases a latched STOP (latch.stop / latch.faults in the config): kill -USR1 <pid>.
+Exit codes: 0 the run ended (limit, end of file, signal); 1 the source failed (a truncated file);
+2 a usage or config error (one line).
+
+Examples:
+  edge-runtime run                                            # the demo: bundled model and clip
+  edge-runtime run csi://0 --model engines/mnv2.fp16.trt10.3.orin-sm87.engine
+  edge-runtime run /dev/video0 --model engines/bundled/mobilenetv2_cifar_x0_5.onnx --backend tensorrt
+  edge-runtime run clip.mp4 --config deploy/configs/vehicle.yaml --record runs/out.mp4 --snapshots runs/stops
+  edge-runtime run synthetic://?rate=30 --duration 600 --quiet
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import re
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from ..errors import EdgeRuntimeError
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL = ROOT / "engines" / "bundled" / "mobilenetv2_cifar_x0_5.onnx"
+DEFAULT_CONFIG = ROOT / "deploy" / "configs" / "vehicle.yaml"
+DEFAULT_CLIP = ROOT / "deploy" / "demo" / "cifar10-demo.mp4"
+_CAMERA = re.compile(r"^(csi|v4l2|rtsps?)://|^/dev/video|^\d+$")
+
+log = logging.getLogger("edge_runtime.run")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", nargs="?", default=None, help="camera, stream, file, folder or synthetic:// URI")
+    p.add_argument("--model", default=None, help="artifact: .onnx, .engine or .pt (default: the bundled ONNX)")
+    p.add_argument("--config", default=None, help="runtime YAML (default deploy/configs/vehicle.yaml)")
+    p.add_argument("--backend", choices=["auto", "onnxruntime", "tensorrt", "torch"], default=None)
+    p.add_argument("--precision", choices=["fp32", "fp16", "int8"], default=None,
+                   help="engine precision when building from an ONNX (default: the ONNX's; fp16 for FP32)")
+    p.add_argument("--engines-dir", default="engines", help="where built engines are cached (default engines/)")
+    p.add_argument("--manifest", default=None, help="manifest JSON to use instead of the sidecar")
+    p.add_argument("--mean", type=float, nargs=3, default=None, help="R G B mean, for a model without manifest")
+    p.add_argument("--std", type=float, nargs=3, default=None, help="R G B std, for a model without manifest")
+    p.add_argument("--labels", type=lambda s: [c for c in s.split(",") if c], default=None,
+                   help="comma-separated class names, for a model without manifest")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for ONNX Runtime / PyTorch (default 1: more only spin at batch 1; 0: theirs)")
+    p.add_argument("--display", action="store_true", default=None, help="show frames with the overlay (needs a desktop)")
+    p.add_argument("--record", default=None, metavar="OUT.mp4", help="write frames with the overlay to a video")
+    p.add_argument("--snapshots", default=None, metavar="DIR", help="save frames that turned the output to STOP")
+    p.add_argument("--max-frames", type=int, default=None, metavar="N", help="end after N frames")
+    p.add_argument("--duration", type=float, default=None, metavar="S", help="end after S seconds")
+    p.add_argument("--loop", action="store_true", default=None, help="replay a file or folder at its end")
+    p.add_argument("--rate", type=float, default=None, metavar="FPS",
+                   help="pace a file like a camera at FPS (0: as fast as the loop takes frames)")
+    p.add_argument("--quiet", action="store_true", help="no per-change console lines; a one-line summary at exit")
+    p.add_argument("--verbose", action="store_true", help="log at INFO level (engine cache, reconnects)")
+
+
+class FrameOutputs:
+    """The optional per-frame outputs: overlay window, recording, STOP snapshots (OpenCV, imported here)."""
+
+    COLORS = {"STOP": (0, 0, 255), "SLOW": (0, 165, 255), "GO": (0, 190, 0)}
+
+    def __init__(self, display: bool, record: Optional[str], snapshots: Optional[str], fps: float,
+                 stop: Any) -> None:
+        try:
+            import cv2
+        except ImportError:
+            raise EdgeRuntimeError("--display, --record and --snapshots need OpenCV: pip install opencv-python-headless "
+                                   "(on a Jetson: JetPack's python3-opencv)") from None
+        self.cv2 = cv2
+        self.display, self.record, self.snapshots, self.rate, self.stop = display, record, snapshots, fps, stop
+        self.writer: Any = None
+        self.saved = 0
+        self._fps = 0.0
+        self._t_prev: Optional[float] = None
+        if display:
+            try:
+                cv2.namedWindow("edge-runtime", cv2.WINDOW_NORMAL)
+            except cv2.error as exc:
+                raise EdgeRuntimeError("--display needs a desktop and OpenCV with GUI support (this one has none: %s); "
+                                       "use --record OUT.mp4 on a headless machine" % str(exc).strip()[:120]) from None
+        if snapshots:
+            Path(snapshots).mkdir(parents=True, exist_ok=True)
+
+    def overlay(self, img: Any, d: Any) -> Any:
+        cv2 = self.cv2
+        h, w = img.shape[:2]
+        k = max(1, 320 // max(1, w))
+        out = cv2.resize(img, (w * k, h * k), interpolation=cv2.INTER_NEAREST) if k > 1 else img.copy()
+        color = self.COLORS.get(d.action.name, (255, 255, 255))
+        cv2.rectangle(out, (0, 0), (out.shape[1], 44), (0, 0, 0), -1)
+        cv2.putText(out, "%s  %s" % (d.action.name, d.reason.value), (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.6, color, 2)
+        info = "%s %.2f | %.1f FPS | %.1f ms" % (d.class_name or "-", d.confidence or 0.0, self._fps,
+                                                  (d.latency_s or 0.0) * 1e3)
+        cv2.putText(out, info, (6, 38), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1)
+        cv2.rectangle(out, (0, 0), (out.shape[1] - 1, out.shape[0] - 1), color, 3)
+        return out
+
+    def __call__(self, frame: Any, d: Any) -> None:
+        if self._t_prev is not None and frame.t_capture > self._t_prev:
+            inst = 1.0 / (frame.t_capture - self._t_prev)
+            self._fps = inst if self._fps == 0 else 0.9 * self._fps + 0.1 * inst
+        self._t_prev = frame.t_capture
+        cv2 = self.cv2
+        if self.snapshots and d.changed and d.action.name == "STOP":
+            name = "%06d_%s_%s.jpg" % (d.seq, d.reason.value, d.class_name or "none")
+            cv2.imwrite(str(Path(self.snapshots) / name), frame.image)
+            self.saved += 1
+        if not (self.display or self.record):
+            return
+        img = self.overlay(frame.image, d)
+        if self.record:
+            if self.writer is None:
+                Path(self.record).parent.mkdir(parents=True, exist_ok=True)
+                self.writer = cv2.VideoWriter(self.record, cv2.VideoWriter_fourcc(*"mp4v"), self.rate,
+                                              (img.shape[1], img.shape[0]))
+                if not self.writer.isOpened():
+                    raise EdgeRuntimeError("cannot write %s (OpenCV mp4v)" % self.record)
+            self.writer.write(img)
+        if self.display:
+            cv2.imshow("edge-runtime", img)
+            if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                self.stop("q pressed in the display window")
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+        if self.display:
+            self.cv2.destroyAllWindows()
+
+
+def _overrides(args: argparse.Namespace) -> Dict[str, Any]:
+    return {"run.max_frames": args.max_frames, "run.duration_s": args.duration, "run.display": args.display,
+            "run.record": args.record, "run.snapshots": args.snapshots, "source.loop": args.loop,
+            "model.manifest": args.manifest}
+
+
+def _install_signals(rt: Any) -> List[Any]:
+    """SIGINT/SIGTERM -> rt.stop(); SIGUSR1 -> rt.reset_latch(). Returns what to restore."""
+    if threading.current_thread() is not threading.main_thread():
+        return []
+    saved = []
+
+    def on_stop(signum: int, _frame: Any) -> None:
+        rt.stop("%s received" % signal.Signals(signum).name)
+
+    def on_reset(_signum: int, _frame: Any) -> None:
+        rt.reset_latch()
+        log.warning("SIGUSR1: latch reset requested; it takes effect at the next frame")
+
+    for sig, fn in ((signal.SIGINT, on_stop), (signal.SIGTERM, on_stop), (getattr(signal, "SIGUSR1", None), on_reset)):
+        if sig is not None:
+            saved.append((sig, signal.signal(sig, fn)))
+    return saved
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import load_config
+    from ..runtime import Runtime
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = load_config(args.config or DEFAULT_CONFIG)
+    source = args.source
+    if source is None and args.config is None:
+        if not DEFAULT_CLIP.is_file():
+            raise EdgeRuntimeError("no SOURCE given and the demo clip %s is missing; make it with: python "
+                                   "deploy/make_demo_clip.py, or pass a SOURCE" % DEFAULT_CLIP)
+        source = str(DEFAULT_CLIP)
+    src_cfg = cfg.source
+    if source is not None and not _CAMERA.match(str(source)):  # a file plays at its own size
+        src_cfg = dataclasses.replace(src_cfg, width=None, height=None)
+    if args.rate is not None:
+        src_cfg = dataclasses.replace(src_cfg, rate=args.rate if args.rate > 0 else None)
+    cfg = dataclasses.replace(cfg, source=src_cfg)
+    if args.quiet:
+        cfg = dataclasses.replace(cfg, sinks=tuple(s for s in cfg.sinks if s.type != "console"))
+    model = args.model or cfg.model.path or str(DEFAULT_MODEL)
+    rt = Runtime.from_config(cfg, model=model, source=source, overrides=_overrides(args), backend=args.backend,
+                             threads=args.threads, mean=args.mean, std=args.std, labels=args.labels,
+                             engines_dir=args.engines_dir, precision=args.precision)
+    run_cfg = rt.config.run
+    outputs = None
+    if run_cfg.display or run_cfg.record or run_cfg.snapshots:
+        outputs = FrameOutputs(run_cfg.display, run_cfg.record, run_cfg.snapshots, rt.config.source.rate or 30.0, rt.stop)
+        rt.observers.append(outputs)
+    if not args.quiet:
+        print("edge-runtime run: %s on %s (%s), policy %s; Ctrl-C or SIGTERM stops with a final STOP" % (
+            rt.source.describe(), model, rt.runner.name, rt.config.origin), flush=True)
+    saved = _install_signals(rt)
+    t0 = time.monotonic()
+    try:
+        with rt:
+            final = rt.run()
+    finally:
+        for sig, old in saved:
+            signal.signal(sig, old)
+        if outputs is not None:
+            outputs.close()
+    sys.stdout.flush()
+    if args.quiet:
+        r = rt.report()
+        lat = r["decision_latency_ms"]
+        print("%d frames in %.1f s, %.1f FPS, capture->decision p99 %.2f ms; final: %s" % (
+            r["frames"], time.monotonic() - t0, r["fps"], lat.get("p99", float("nan")), final.summary()))
+    elif run_cfg.report:
+        print(rt.format_report())
+    if outputs is not None and outputs.snapshots:
+        print("%d STOP snapshot(s) in %s" % (outputs.saved, outputs.snapshots))
+    if final.reason.value == "source_failed":
+        sys.stderr.write("edge-runtime run: the source failed: %s\n" % (final.detail or "unknown error"))
+        return 1
+    return 0
