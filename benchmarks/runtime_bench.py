@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import platform
 import sys
 import threading
 import time
@@ -35,35 +33,17 @@ CLIP = ROOT / "deploy" / "demo" / "cifar10-demo.mp4"
 
 
 def machine() -> Dict[str, Any]:
-    import cv2
-    import onnxruntime
+    """The evidence recorded with every result (shared with edge-runtime bench: edge_runtime.bench.evidence)."""
+    from edge_runtime.bench import evidence
 
-    cpu = ""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-            "onnxruntime": onnxruntime.__version__, "opencv": cv2.__version__, "loadavg": list(os.getloadavg()),
-            "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+    return evidence()
 
 
 def config(jsonl: str) -> Any:
-    from edge_runtime.config import load_config
+    """The runtime config as `edge-runtime run` uses it, console sink off, JSONL log at ``jsonl``."""
+    from edge_runtime.bench import bench_config
 
-    cfg = load_config(CONFIG)
-    sinks = []
-    for s in cfg.sinks:
-        if s.type == "console":
-            continue
-        if s.type == "jsonl":
-            s = dataclasses.replace(s, options=dataclasses.replace(s.options, path=jsonl))
-        sinks.append(s)
-    src = dataclasses.replace(cfg.source, width=None, height=None)
-    return dataclasses.replace(cfg, sinks=tuple(sinks), source=src)
+    return bench_config(CONFIG, jsonl, rate=None, camera=False)
 
 
 def runtime(source: str, rate: Any, loop: bool, name: str) -> Any:

@@ -31,6 +31,10 @@ Fail-safe behaviour (besides what :class:`~edge_runtime.policy.Policy` does per 
   frame, within one poll interval, even if ``Runner.infer`` never returns. A slow inference that does
   return before that gets the policy's ``deadline_miss`` with the configured ``deadline_action``.
   Policy and sinks are called under one lock, so the two threads never interleave inside them.
+- systemd (``deploy/edge-runtime.service``, ``Type=notify``): with ``$NOTIFY_SOCKET`` set the loop sends
+  ``READY=1`` at its first valid decision, ``WATCHDOG=1`` on its iterations (at most every half
+  ``WatchdogSec``; from the loop, not the watchdog thread, so a hung loop gets the service restarted) and
+  ``STOPPING=1`` with the final STOP (:mod:`edge_runtime.sdnotify`).
 - End: the source ends -> STOP ``end_of_stream``; it fails -> STOP ``source_failed``; ``stop()``, the
   frame/time limits or leaving the ``with`` block (also on an exception) -> STOP ``shutdown``. Sinks are
   then flushed and closed (the JSONL log is fsynced).
@@ -57,6 +61,7 @@ from .config import RuntimeConfig, apply_overrides, load_config
 from .errors import EdgeRuntimeError
 from .policy import Decision, Policy, Reason, softmax
 from .preprocess import preprocess
+from .sdnotify import Notifier
 from .sinks import Sink, SinkGroup, build_sinks
 from .sources import Frame, Source, create_source
 
@@ -265,6 +270,9 @@ class Runtime:
         self._entered = False
         self._watchdog: Optional[threading.Thread] = None
         self._watch_stop = threading.Event()
+        #: systemd's link (a no-op without $NOTIFY_SOCKET): READY=1 at the first valid decision, WATCHDOG=1 from
+        #: the loop (never from the watchdog thread: a hung loop must stop the pings), STOPPING=1 at the final STOP
+        self.notifier = Notifier()
 
     @classmethod
     def from_config(cls, path_or_cfg: Union[str, Path, RuntimeConfig], model: Union[str, Path, Runner, None] = None,
@@ -347,6 +355,7 @@ class Runtime:
         t_end = None if run.duration_s is None else clock() + run.duration_s
         yield self._locked(lambda: pol.tick(clock()))  # STOP (startup) until the first valid frame
         while self.final is None:
+            self.notifier.watchdog()  # rate-limited; every iteration, frame or empty poll, proves the loop alive
             if self._stop.is_set() or (run.max_frames is not None and m.frames >= run.max_frames) or \
                     (t_end is not None and clock() >= t_end):
                 yield self._finish(Reason.SHUTDOWN, self._stop_detail if self._stop.is_set() else "run limit reached")
@@ -385,6 +394,8 @@ class Runtime:
             m.t_first_frame = t_read if m.t_first_frame is None else m.t_first_frame
             m.t_last_frame = t_read
             self._observe(frame, d)
+            if not self.notifier.is_ready and not d.reason.failsafe:
+                self.notifier.ready("deciding: %s" % d.summary())
             yield d
 
     def run(self, on_decision: Optional[Callable[[Decision], None]] = None) -> Decision:
@@ -409,6 +420,7 @@ class Runtime:
                 self.final = self.policy.shutdown(self._clock(), reason, detail)
                 self.sinks.emit(self.final)
                 self.sinks.flush(timeout=2.0)
+                self.notifier.stopping("final %s" % self.final.summary())
             return self.final
 
     def _observe(self, frame: Frame, d: Decision) -> None:

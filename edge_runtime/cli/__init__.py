@@ -12,6 +12,8 @@ The path, one subcommand per step (each has its own --help):
   edge-runtime eval ARTIFACT          accuracy, per-class, confusion matrix and latency of .pt/.onnx/.engine
   edge-runtime build-engine MODEL.onnx  TensorRT FP32/FP16/INT8 engine on the device (or CPU artifacts)
   edge-runtime run [SOURCE]           the robot's loop: camera/file -> model -> STOP/SLOW/GO (no args: the demo)
+  edge-runtime info                   this machine: Jetson/JetPack, TensorRT, CUDA, OpenCV; usable backends and sinks
+  edge-runtime bench MODE ...         latency, FPS, memory and accuracy on this hardware, with the evidence
 
 Errors you can fix are printed as one line and exit with code 2.
 """
@@ -41,6 +43,8 @@ COMMANDS = {
     "eval": "edge_runtime.cli.eval",
     "build-engine": "edge_runtime.cli.build_engine",
     "run": "edge_runtime.cli.run",
+    "info": "edge_runtime.cli.info",
+    "bench": "edge_runtime.cli.bench",
 }
 
 

@@ -1,0 +1,205 @@
+"""edge-runtime bench: reports carry their evidence, numbers are internally consistent, every mode runs in --quick
+form and writes JSON/CSV/MD/PNG, bad input is one line with exit code 2. No timing assertions."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import run_cli
+
+pytest.importorskip("onnxruntime")
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXED_BATCH_ONNX = ROOT / "engines" / "bundled" / "mobilenetv2_cifar_x0_5.onnx"  # exported with batch 1 fixed
+EVIDENCE = ("when", "cpu", "cores", "os", "python", "numpy", "opencv", "onnxruntime", "torch", "tensorrt", "cuda",
+            "gpu", "loadavg", "loadavg_end", "cpu_governor", "jetson", "warnings")
+
+
+def check_stats(s, batch=1):
+    assert s["min_ms"] <= s["p50_ms"] <= s["p90_ms"] <= s["p95_ms"] <= s["p99_ms"] <= s["max_ms"]
+    assert s["min_ms"] <= s["mean_ms"] <= s["max_ms"] and s["median_ms"] == s["p50_ms"]
+    assert s["throughput_ips"] == pytest.approx(batch * 1000.0 / s["mean_ms"])
+    assert s["ms_per_image"] == pytest.approx(s["mean_ms"] / batch)
+    if batch == 1:
+        assert s["fps"] == pytest.approx(1000.0 / s["mean_ms"])
+
+
+def check_report(out: Path, mode: str):
+    files = [out / ("bench-%s%s" % (mode, ext)) for ext in (".json", ".csv", ".md", ".png")]
+    for f in files:
+        assert f.is_file() and f.stat().st_size > 0, f
+    assert files[3].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(out.glob(".*.tmp")), "atomic writes leave no temporary files"
+    rep = json.loads(files[0].read_text())
+    assert rep["format"] == "edge-runtime.bench/1" and rep["mode"] == mode and rep["command"].startswith("edge-runtime bench")
+    for k in EVIDENCE:
+        assert k in rep["evidence"], k
+    assert rep["evidence"]["cores"] >= 1 and rep["evidence"]["python"]
+    res = rep["resources"]
+    assert res["peak_rss_mb"] > 0 and res["process_peak_rss_mb"] > 0
+    assert "power_note" in res and ("gpu_memory_note" in res or res["gpu_memory_mb"] is not None)
+    rows = list(csv.DictReader(files[1].open()))
+    assert len(rows) == len(rep["rows"]) and rows[0]["mode"] == mode and rows[0]["evidence_cpu"] == str(rep["evidence"]["cpu"])
+    md = files[2].read_text()
+    assert "## Evidence" in md and "| onnxruntime |" in md and "ms/image" in md
+    return rep
+
+
+def test_latency_stats_are_consistent():
+    from edge_runtime.bench import latency_stats
+
+    rng = np.random.default_rng(0)
+    ms = rng.gamma(2.0, 0.5, 1000)
+    check_stats(latency_stats(ms, 1), 1)
+    s8 = latency_stats(ms, 8)
+    check_stats(s8, 8)
+    assert s8["fps"] == pytest.approx(8000.0 / ms.mean())
+
+
+def test_timing_rejects_bad_values():
+    from edge_runtime.bench import Timing
+    from edge_runtime.errors import EdgeRuntimeError
+
+    for kw in ({"duration_s": 0}, {"duration_s": -1}, {"iterations": 0}, {"warmup_s": -1}):
+        with pytest.raises(EdgeRuntimeError):
+            Timing(**kw)
+
+
+def test_evidence_names_versions_and_warns_about_clocks():
+    from edge_runtime.bench import evidence
+
+    ev = evidence()
+    for k in EVIDENCE:
+        if k != "loadavg_end":
+            assert k in ev, k
+    assert ev["tensorrt"].startswith("absent") or ev["tensorrt"][0].isdigit()
+    if ev["cpu_governor"] != "performance":
+        assert any("governor" in w or "clocks" in w for w in ev["warnings"])
+
+
+def test_engine_quick_with_batches_and_vs_bare(lenet_onnx, tmp_path, capsys):
+    rc, out, err = run_cli(["bench", "engine", lenet_onnx, "--quick", "--batch", "1", "4", "--vs-bare", "--out",
+                            tmp_path, "--no-progress"], capsys)
+    assert rc == 0, err
+    assert "ms/image" in out and "runner overhead" in out and "evidence:" in out
+    rep = check_report(tmp_path, "engine")
+    for b, s in rep["details"]["per_batch"].items():
+        check_stats(s, int(b))
+    v = rep["details"]["vs_bare"]
+    check_stats(v["bare"])
+    check_stats(v["runner"])
+    assert v["overhead_median_ms"] == pytest.approx(v["runner"]["median_ms"] - v["bare"]["median_ms"])
+    assert v["allowed_ms"] >= 0.05 and isinstance(v["goal_met"], bool)
+    assert "not available here" in rep["details"]["tensorrt"]
+    assert [r["batch"] for r in rep["rows"]] == [1, 4, 1, 1]
+
+
+def test_engine_iterations_exact(lenet_onnx):
+    from edge_runtime.bench import Timing, bench_engine
+
+    rep = bench_engine(lenet_onnx, (2,), Timing(warmup_s=0.0, iterations=7), progress=False)
+    s = rep["details"]["per_batch"]["2"]
+    assert s["n"] == 7
+    check_stats(s, 2)
+
+
+@pytest.mark.parametrize("kind", ["synthetic", "video"])
+def test_e2e_quick(kind, lenet_onnx, tmp_path, capsys):
+    if kind == "synthetic":
+        source = "synthetic://?rate=60&frames=40&width=64&height=48"
+    else:
+        cv2 = pytest.importorskip("cv2")
+        source = str(tmp_path / "clip.avi")
+        w = cv2.VideoWriter(source, cv2.VideoWriter_fourcc(*"MJPG"), 60.0, (64, 48))
+        assert w.isOpened()
+        for i in range(30):
+            w.write(np.full((48, 64, 3), (i * 8) % 256, np.uint8))
+        w.release()
+    out_dir = tmp_path / "out"
+    rc, out, err = run_cli(["bench", "e2e", source, "--model", lenet_onnx, "--quick", "--out", out_dir], capsys)
+    assert rc == 0, err
+    assert "capture->decision p90" in out
+    rep = check_report(out_dir, "e2e")
+    d = rep["details"]
+    check_stats(d["decision_latency_ms"])
+    assert d["frames"] >= 10 and d["source_fps"] == pytest.approx(60.0)
+    assert d["achieved_fps"] > 0 and d["stale_frames"] >= 0 and d["dropped_frames"] >= 0
+    assert set(d["stages_ms"]) == {"capture->read", "preprocess", "infer", "policy", "sinks"}
+    assert d["e2e_over_preprocess_infer"] > 0
+    assert "capture->decision" in (out_dir / "bench-e2e.md").read_text()
+
+
+def test_compare_quick_with_measured_accuracy(lenet_onnx, lenet_ckpt, fixture_data, tmp_path, capsys):
+    pytest.importorskip("torch")
+    rc, out, err = run_cli(["bench", "compare", lenet_onnx, lenet_ckpt, "--quick", "--accuracy", "--limit", "40",
+                            "--data-dir", fixture_data, "--out", tmp_path, "--no-progress"], capsys)
+    assert rc == 0, err
+    rep = check_report(tmp_path, "compare")
+    rows = {r["format"]: r for r in rep["rows"]}  # one model: formats without a model prefix
+    assert rows["ONNX Runtime FP32"]["status"] == "ok" and rows["PyTorch eager FP32"]["status"] == "ok"
+    for r in rep["rows"]:
+        if r["status"] == "ok":
+            assert r["fps"] == pytest.approx(1000.0 / r["mean_ms"]) and r["p50_ms"] <= r["p90_ms"]
+            assert "measured here" in r["accuracy_source"] and 0 <= r["accuracy"] <= 100
+            assert r["params"] and r["size_mb"] > 0
+    if rep["evidence"]["tensorrt"].startswith("absent"):
+        assert rows["TensorRT FP16"]["status"].startswith("not available here")
+    sp = rep["details"]["speedup_vs_pytorch_eager"][0]
+    assert sp["ratio"] == pytest.approx(sp["pytorch_ms"] / sp["onnxruntime_fp32_ms"])
+    assert "TensorRT" in out and "PyTorch eager / ONNX Runtime FP32" in out
+
+
+def _one_line_exit_2(rc, err):
+    assert rc == 2, err
+    assert err.strip() and err.strip().count("\n") == 0 and "Traceback" not in err, err
+
+
+def test_bad_artifact_is_one_line(tmp_path, capsys):
+    for name in ("broken.onnx", "broken.pt"):
+        bad = tmp_path / name
+        bad.write_bytes(b"not a model")
+        rc, _, err = run_cli(["bench", "engine", bad, "--quick", "--no-progress"], capsys)
+        _one_line_exit_2(rc, err)
+    rc, _, err = run_cli(["bench", "engine", tmp_path / "missing.onnx", "--quick"], capsys)
+    _one_line_exit_2(rc, err)
+
+
+def test_batch_the_model_does_not_allow(capsys):
+    rc, _, err = run_cli(["bench", "engine", FIXED_BATCH_ONNX, "--quick", "--batch", "4", "--no-progress"], capsys)
+    _one_line_exit_2(rc, err)
+    assert "fixed batch of 1" in err
+
+
+def test_camera_that_does_not_open(lenet_onnx, capsys):
+    pytest.importorskip("cv2")
+    rc, _, err = run_cli(["bench", "e2e", "/dev/video97", "--model", lenet_onnx, "--quick", "--no-progress"], capsys)
+    _one_line_exit_2(rc, err)
+    assert "/dev/video97" in err
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_bad_duration(value, lenet_onnx, capsys):
+    rc, _, err = run_cli(["bench", "engine", lenet_onnx, "--duration", value], capsys)
+    _one_line_exit_2(rc, err)
+    rc, _, err = run_cli(["bench", "engine", lenet_onnx, "--duration", value, "--quick"], capsys)
+    _one_line_exit_2(rc, err)
+    rc, _, err = run_cli(["bench", "e2e", "synthetic://", "--model", lenet_onnx, "--duration", value], capsys)
+    _one_line_exit_2(rc, err)
+
+
+def test_vs_bare_and_split_need_their_backends(lenet_ckpt, lenet_onnx, capsys):
+    pytest.importorskip("torch")
+    rc, _, err = run_cli(["bench", "engine", lenet_ckpt, "--quick", "--vs-bare", "--no-progress"], capsys)
+    _one_line_exit_2(rc, err)
+    rc, _, err = run_cli(["bench", "engine", lenet_onnx, "--quick", "--cuda-graph", "--no-progress"], capsys)
+    _one_line_exit_2(rc, err)
+    assert "TensorRT" in err
+
+
+def test_bench_without_mode_is_one_line(capsys):
+    rc, _, err = run_cli(["bench"], capsys)
+    _one_line_exit_2(rc, err)
