@@ -163,8 +163,8 @@ def cmd_report(args: argparse.Namespace) -> None:
            "The loop is `edge_runtime.runtime.Runtime` exactly as `edge-runtime run` runs it, with",
            "`deploy/configs/vehicle.yaml` (its JSONL and UDP sinks on, console off) and `--threads 1`.",
            "No TensorRT figure: TensorRT cannot run here.", "",
-           "Machine: %s, %s cores, Python %s, numpy %s, onnxruntime %s, OpenCV %s. This machine is shared with a "
-           "background training run: load average %s at the latency run, %s at the throughput run%s." % (
+           "Machine: %s, %s cores, Python %s, numpy %s, onnxruntime %s, OpenCV %s, shared with other jobs at times "
+           "(the load average says how busy it was): %s at the latency run, %s at the throughput run%s." % (
                m["cpu"], m["cores"], m["python"], m["numpy"], m["onnxruntime"], m["opencv"],
                " / ".join("%.2f" % x for x in m["loadavg"]), " / ".join("%.2f" % x for x in thr["machine"]["loadavg"]),
                (", %s at the end of the memory run" % " / ".join("%.2f" % x for x in mem["machine"]["loadavg"])) if mem else ""),
@@ -213,14 +213,16 @@ NOTES = """
 - capture->decision runs from the grabber thread's `time.monotonic()` stamp to the policy's decision, so it
   includes the hand-over from the grabber thread, preprocessing (160x160 BGR -> centre crop -> INTER_AREA 32x32
   -> normalize), inference and the policy. Sinks run after the decision, on their own threads.
-- The tail (p99, max) on this machine is dominated by the background training run competing for the 2 cores:
+- The tail (p99, max) here moves with whatever else runs on the 2 cores (the memory run shared them with a
+  training run; the latency and throughput runs of 12:22 UTC had a load average near 0.2):
   a thread that is runnable but not scheduled, or waiting for the GIL while another thread holds it, adds
   milliseconds that the per-stage means do not show. The p50 is the figure to compare with a quiet machine.
 - Backend-only throughput is `runner.infer` on one preprocessed frame in a tight loop; the loop adds decoding
   (in the grabber thread), preprocessing, the policy and the sinks.
 - Why two goals are missed here. Throughput: this model's inference is only ~0.8 ms, and the loop's own work
-  per frame is of the same size (preprocessing ~0.5 ms: centre crop, INTER_AREA resize, normalize; the
-  policy ~0.2 ms of Python; MP4 decoding in the grabber thread, which competes for the same 2 busy cores).
+  per frame is of the same size (preprocessing ~0.1-0.3 ms: centre crop, INTER_AREA resize, normalize (cut from
+  ~0.5 ms by resizing before the BGR->RGB flip and a cached affine normalization); the policy ~0.1-0.2 ms of
+  Python; MP4 decoding in the grabber thread, which competes for the same 2 cores).
   80 % would need < 0.2 ms of overhead per frame: vectorizing preprocessing into the model (resize and
   normalize as ONNX ops) or decoding on a third core would be the next steps. Latency p99: inference alone
   has a p99 of ~6 ms in the loop (1.6 ms measured in isolation earlier on a quieter moment), i.e. the tail

@@ -136,12 +136,28 @@ def _check_frame(frame: Any) -> np.ndarray:
     return arr
 
 
+_AFFINE: Dict[Tuple[float, ...], Tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _affine(pp: Dict[str, Any]) -> Tuple[np.ndarray, np.ndarray]:
+    """``(a, b)`` with ``(x * scale - mean) / std == x * a + b`` per channel, cached per manifest (hot path)."""
+    key = tuple(float(v) for v in list(pp["mean"]) + list(pp["std"]) + [pp["scale"]])
+    ab = _AFFINE.get(key)
+    if ab is None:
+        mean = np.asarray(pp["mean"], np.float64)
+        std = np.asarray(pp["std"], np.float64)
+        ab = ((float(pp["scale"]) / std).astype(np.float32), (-mean / std).astype(np.float32))
+        if len(_AFFINE) < 64:
+            _AFFINE[key] = ab
+    return ab
+
+
 def _normalize(x: np.ndarray, pp: Dict[str, Any]) -> np.ndarray:
     """(..., H, W, 3) uint8 -> (..., 3, H, W) float32 normalized."""
-    mean = np.asarray(pp["mean"], np.float32)
-    std = np.asarray(pp["std"], np.float32)
-    y = x.astype(np.float32) * np.float32(pp["scale"])
-    y = (y - mean) / std
+    a, b = _affine(pp)
+    y = x.astype(np.float32)
+    y *= a
+    y += b
     return np.ascontiguousarray(np.moveaxis(y, -1, -3), dtype=np.float32)
 
 
@@ -151,9 +167,14 @@ def preprocess(frame: Any, pp: Dict[str, Any], bgr: bool = False, use_opencv: Op
     ``bgr=True`` for frames from OpenCV (``cv2.imread``, ``VideoCapture``): they are flipped to RGB first.
     """
     img = _check_frame(frame)
+    if bgr and pp.get("resize", "center_crop") == "letterbox":
+        img = img[..., ::-1]  # the letterbox fill is an RGB colour: flip first
+        bgr = False
+    # crop and resize act on each channel alike: do them on the frame as it comes (contiguous for OpenCV)
+    # and flip BGR -> RGB on the small result
+    img = _geometry(img, pp, use_opencv)
     if bgr:
         img = img[..., ::-1]
-    img = _geometry(img, pp, use_opencv)
     return _normalize(img, pp)[None]
 
 
