@@ -39,6 +39,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--channels-last", action="store_true", help="model and batches in channels_last memory format")
     ap.add_argument("--out")
     a = ap.parse_args()
     dev = torch.device(a.device)
@@ -48,9 +49,11 @@ def main() -> None:
     rows = []
     for name in a.models.split(","):
         torch.manual_seed(0)
-        model = create_model(name).to(dev).train()
+        fmt = torch.channels_last if a.channels_last else torch.contiguous_format
+        model = create_model(name).to(dev, memory_format=fmt).train()
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        loader = TensorLoader(split, a.batch_size, (0.5,) * 3, (0.25,) * 3, dev, train=True, augment=Augment(), drop_last=True)
+        loader = TensorLoader(split, a.batch_size, (0.5,) * 3, (0.25,) * 3, dev, train=True, augment=Augment(), drop_last=True,
+                              channels_last=a.channels_last)
         crit = nn.CrossEntropyLoss()
         times = []
         for i, (x, y) in enumerate(loader):
@@ -71,7 +74,7 @@ def main() -> None:
     res = {"command": "python benchmarks/train_speed.py " + " ".join(
         "--%s %s" % (k.replace("_", "-"), v) for k, v in vars(a).items() if v is not None and k != "out"),
         "device": a.device, "cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "torch": str(torch.__version__), "loadavg_at_start": os.getloadavg(), "batch_size": a.batch_size, "results": rows}
+        "torch": str(torch.__version__), "channels_last": a.channels_last, "loadavg_at_start": os.getloadavg(), "batch_size": a.batch_size, "results": rows}
     if a.out:
         with open(a.out, "w") as fh:
             json.dump(res, fh, indent=2)

@@ -57,7 +57,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = True                                             # bf16 autocast on CUDA (ignored on CPU)
-    channels_last: bool = True                                   # on CUDA (ignored on CPU)
+    channels_last: bool = True                                   # NHWC model and batches (CPU and CUDA)
     compile: bool = False                                        # torch.compile the model
     eval_every: int = 1
     out: str = "runs/train"
