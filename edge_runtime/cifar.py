@@ -11,13 +11,13 @@ import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 
 from .errors import EdgeRuntimeError
 
-_LAYOUT = {
+_LAYOUT: Dict[str, Dict[str, Any]] = {
     "cifar10": {"folder": "cifar-10-batches-py", "train": ["data_batch_%d" % i for i in range(1, 6)],
                 "test": ["test_batch"], "meta": "batches.meta", "label_key": "labels", "names_key": "label_names",
                 "num_classes": 10},
@@ -72,7 +72,7 @@ class SplitData:
         return int(self.labels.shape[0])
 
 
-def load_split(name: str, split: str, data_dir: Optional[os.PathLike] = None) -> SplitData:
+def load_split(name: str, split: str, data_dir: "Optional[Union[str, os.PathLike[str]]]" = None) -> SplitData:
     """Load the ``train`` or ``test`` split of ``cifar10``/``cifar100``; missing or corrupt files are one line."""
     if name not in _LAYOUT:
         raise EdgeRuntimeError("unknown dataset %r; expected one of: %s" % (name, ", ".join(DATASETS)))
@@ -89,7 +89,7 @@ def load_split(name: str, split: str, data_dir: Optional[os.PathLike] = None) ->
                                "EDGE_RUNTIME_DATA)" % (name, ", ".join(absent), folder))
     meta = load_pickle(folder / str(lay["meta"]))
     class_names = [str(c) for c in meta.get(str(lay["names_key"]), [])]  # type: ignore[attr-defined]
-    k = int(lay["num_classes"])  # type: ignore[call-overload]
+    k = int(lay["num_classes"])
     if len(class_names) != k:
         raise EdgeRuntimeError("%s: %d class names, expected %d" % (folder / str(lay["meta"]), len(class_names), k))
     supers = None

@@ -55,3 +55,10 @@ def test_robot_package_runs_on_python_3_8():
                            "--eval-annotations", "--no-parse-comments", "edge_runtime"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, "Python 3.8 violations in edge_runtime/:\n" + proc.stdout + proc.stderr
     assert vermin  # the module imported: the check above ran
+
+
+def test_robot_package_type_checks():
+    """mypy over all of edge_runtime/ (the TensorRT code against tensorrt-stubs); config in setup.cfg."""
+    pytest.importorskip("mypy")
+    proc = subprocess.run([sys.executable, "-m", "mypy", "edge_runtime"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any, Dict, List
 
 from . import require_train_extras
 
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     names = args.names or list_models()
     for n in names:
         get_entry(n)  # unknown names fail here, listing the known ones
-    rows = []
+    rows: List[Dict[str, Any]] = []
     torch.set_num_threads(max(1, torch.get_num_threads()))
     for n in names:
         m = create_model(n, num_classes=args.num_classes)
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     head = "| model | params | MACs | sep/std measured | 1/N+1/Dk^2 |" + (" CPU ms (b=1) |" if args.latency else "") + " description |"
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
-    for r in rows:
+    for r in rows:  # type: Dict[str, Any]
         lat = (" %.2f |" % r["cpu_latency_ms"]) if args.latency else ""
         fmt = lambda v: "-" if v is None else "%.3f" % v  # noqa: E731
         print("| %s | %.2f M | %.1f M | %s | %s |%s %s |" % (r["name"], r["params"] / 1e6, r["macs"] / 1e6,

@@ -121,9 +121,9 @@ def _build_cpu(src: Path, precision: str, calib: Optional[PathLike], out: Path, 
         raise EdgeRuntimeError("--backend onnxruntime starts from the FP32 export; %s is %s" % (src, man.get("precision")))
     stem = man["model"]["name"]
     fp32 = out / ("%s.onnx" % stem)
-    targets = {"fp32": None, "int8": "cpu", "fp16": "fp16"}
-    paths = [fp32] + ([out / ("%s%s" % (stem, {"cpu": ".int8-cpu.onnx", "fp16": ".fp16.onnx"}[targets[precision]]))]
-                      if targets[precision] else [])
+    target = {"fp32": "", "int8": "cpu", "fp16": "fp16"}[precision]  # quantize --target for the CPU artifact
+    suffix = {"": "", "cpu": ".int8-cpu.onnx", "fp16": ".fp16.onnx"}[target]
+    paths = [fp32] + ([out / (stem + suffix)] if target else [])
     _refuse_existing(paths, force)
     manifests = []
     if fp32.resolve() != src.resolve():
@@ -131,14 +131,14 @@ def _build_cpu(src: Path, precision: str, calib: Optional[PathLike], out: Path, 
         mf.write(fp32, man)
     manifests.append(mf.for_artifact(fp32))
     notes = ["ONNX Runtime CPU artifacts (no TensorRT engine was built)"]
-    if targets[precision]:
+    if target:
         from ..cifar import default_data_dir
 
         root = Path(data_dir) if data_dir is not None else default_data_dir()
         have_data = (root / ("cifar-10-batches-py" if man["dataset"]["name"] == "cifar10" else "cifar-100-python")).is_dir()
         if not have_data:
             notes.append("accuracy not measured: no %s test set under %s (pass --data-dir)" % (man["dataset"]["name"], root))
-        res = quantize(fp32, str(targets[precision]), None, calib, data_dir=data_dir, out=paths[1], force=force,
+        res = quantize(fp32, target, None, calib, data_dir=data_dir, out=paths[1], force=force,
                        evaluate=have_data, command=command)
         manifests.append(res.manifest)
     return BuildResult(paths, manifests, notes)
