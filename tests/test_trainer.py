@@ -174,3 +174,22 @@ def test_resume_refuses_a_checkpoint_of_another_model_or_class_count(cifar10_dir
     before = (a / "last.pt").read_bytes()
     _one_line_error(*run_cli(["train", "--resume", "--out", a, "--epochs", "3"], capsys)[::2], "does not fit", "10 classes")
     assert (a / "last.pt").read_bytes() == before
+
+
+def test_cuda_warm_up_leaves_model_and_rng_untouched(cifar10_dir):
+    """The warm-up that keeps cuDNN autotuning out of --time-budget runs on a copy (exercised here on the CPU)."""
+    from train import data
+    from train.models import create_model
+    from train.trainer import _warm_up
+
+    d = data.load("cifar10", cifar10_dir)
+    dev = torch.device("cpu")
+    tl = data.TensorLoader(d.train, 32, d.mean, d.std, dev, train=True)
+    vl = data.TensorLoader(d.test, 32, d.mean, d.std, dev, train=False)
+    model = create_model("mobilenetv2_paper").train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    _warm_up(model, tl, vl, torch.nn.CrossEntropyLoss(), dev, amp=False, steps=1)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+    assert torch.equal(rng, torch.get_rng_state())
