@@ -484,22 +484,29 @@ def parse_config(data: Any, origin: str = "config") -> RuntimeConfig:
     return dataclasses.replace(cfg, origin=origin)
 
 
-def load_config(path: PathLike) -> RuntimeConfig:
-    """Read and check a runtime YAML file (``yaml.safe_load``: no Python objects from YAML tags)."""
+def read_yaml(path: PathLike, hint: str = "see deploy/configs/ for examples") -> Any:
+    """``yaml.safe_load`` of a file (no Python objects from YAML tags), with one-line errors.
+
+    Shared by every YAML the project reads (runtime configs here, training configs and grids in train/).
+    """
     import yaml
 
     p = Path(path)
     if not p.is_file():
-        raise EdgeRuntimeError("config not found: %s; see deploy/configs/ for examples" % p)
+        raise EdgeRuntimeError("config not found: %s; %s" % (p, hint))
     try:
-        data = yaml.safe_load(p.read_text())
+        return yaml.safe_load(p.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = " (line %d, column %d)" % (mark.line + 1, mark.column + 1) if mark is not None else ""
         raise EdgeRuntimeError("%s: not valid YAML%s: %s" % (p, where, getattr(exc, "problem", None) or exc))
     except (OSError, UnicodeDecodeError) as exc:
         raise EdgeRuntimeError("%s: cannot read the config (%s)" % (p, exc))
-    return parse_config(data, origin=str(p))
+
+
+def load_config(path: PathLike) -> RuntimeConfig:
+    """Read and check a runtime YAML file."""
+    return parse_config(read_yaml(path), origin=str(path))
 
 
 def _plain(value: Any) -> Any:

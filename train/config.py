@@ -144,17 +144,14 @@ def overlay(base: TrainConfig, values: Mapping[str, Any], where: str = "config")
 
 
 def load_yaml(path: Path) -> Dict[str, Any]:
-    p = Path(path)
-    if not p.is_file():
-        raise EdgeRuntimeError("config file not found: %s; expected a YAML file with TrainConfig keys" % p)
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise EdgeRuntimeError("%s is not valid YAML (%s)" % (p, " ".join(str(exc).split())[:200]))
+    """A YAML mapping of TrainConfig keys (or a grid), read with edge_runtime.config.read_yaml."""
+    from edge_runtime.config import read_yaml
+
+    data = read_yaml(path, "expected a YAML file with TrainConfig keys")
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise EdgeRuntimeError("%s: expected a mapping of config keys at the top level, got %s" % (p, type(data).__name__))
+        raise EdgeRuntimeError("%s: expected a mapping of config keys at the top level, got %s" % (path, type(data).__name__))
     return data
 
 
