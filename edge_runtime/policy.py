@@ -41,6 +41,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import enum
+import math
 from typing import TYPE_CHECKING, Any, Deque, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -183,11 +184,13 @@ class Decision:
 
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Numerically stable softmax (Runners return logits; :meth:`Policy.decide` takes probabilities)."""
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - np.max(z, axis=axis, keepdims=True)
-    e = np.exp(z)
-    return e / np.sum(e, axis=axis, keepdims=True)
+    """Numerically stable softmax in float64 (Runners return logits; :meth:`Policy.decide` takes probabilities).
+    Array methods and in-place ufuncs only: this runs once per frame on the loop's thread."""
+    z = np.array(logits, dtype=np.float64)  # a copy, worked on in place
+    z -= z.max(axis=axis, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=axis, keepdims=True)
+    return z
 
 
 class Policy:
@@ -225,6 +228,11 @@ class Policy:
         self._rule_action = [rule.action for rule in config.rules]
         self._rule_min = np.array([rule.min_confidence for rule in config.rules], dtype=np.float64)
         self._rule_label = [config.rule_label(i) for i in range(len(config.rules))]
+        self._rule_min_list = [float(v) for v in self._rule_min]
+        #: rule indices grouped by action, strictest action first (the per-frame scan in _evaluate)
+        self._by_action = [(a, [i for i, ra in enumerate(self._rule_action) if ra is a])
+                           for a in (Action.STOP, Action.SLOW, Action.GO)]
+        self._by_action = [(a, idx) for a, idx in self._by_action if idx]
         deb, to = config.debounce, config.timeouts
         self._k, self._n, self._m = deb.trigger_k, deb.trigger_n, deb.release_m
         self._hold = deb.min_hold_ms / 1e3
@@ -298,9 +306,9 @@ class Policy:
             p = p[0]
         if p.shape != (n,) or p.dtype.kind not in "fiu":
             return None, Reason.BAD_OUTPUT, "expected %d probabilities, got shape %s dtype %s" % (n, p.shape, p.dtype)
-        if not np.isfinite(p).all():
+        total = float(p.sum())  # NaN or infinite as soon as one output is: one reduction checks both
+        if not math.isfinite(total):
             return None, Reason.NON_FINITE, "%d of %d outputs are NaN or infinite" % (int((~np.isfinite(p)).sum()), n)
-        total = float(p.sum())
         if abs(total - 1.0) > self.SUM_TOLERANCE or float(p.min()) < -1e-3:
             return None, Reason.BAD_OUTPUT, ("outputs are not probabilities (sum %.4g, min %.4g); apply softmax to "
                                              "logits first (edge_runtime.policy.softmax)" % (total, float(p.min())))
@@ -315,18 +323,18 @@ class Policy:
         return self._evaluate(p)
 
     def _evaluate(self, p: np.ndarray) -> Evaluation:
-        top = int(np.argmax(p))
+        top = int(p.argmax())
         name, conf = self.class_names[top], float(p[top])
-        if self._masks.shape[0]:
-            scores = self._masks @ p.astype(np.float64, copy=False)
-            fired = scores >= self._rule_min - 1e-9  # a mass summed from float32 may round just under
-            for action in (Action.STOP, Action.SLOW, Action.GO):
+        if self._by_action:
+            scores = (self._masks @ p.astype(np.float64, copy=False)).tolist()
+            for action, rules in self._by_action:  # STOP, then SLOW, then GO: the strictest rule that fired wins
                 best = -1
-                for i, a in enumerate(self._rule_action):
-                    if a is action and fired[i] and (best < 0 or scores[i] > scores[best]):
+                for i in rules:
+                    # a mass summed from float32 may round just under its threshold: 1e-9 of slack
+                    if scores[i] >= self._rule_min_list[i] - 1e-9 and (best < 0 or scores[i] > scores[best]):
                         best = i
                 if best >= 0:
-                    return Evaluation(action, self._rule_label[best], float(scores[best]), name, conf)
+                    return Evaluation(action, self._rule_label[best], scores[best], name, conf)
         return Evaluation(self.config.default_action, None, None, name, conf)
 
     # ------------------------------------------------------------------------------------ entry points

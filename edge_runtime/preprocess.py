@@ -140,25 +140,50 @@ _AFFINE: Dict[Tuple[float, ...], Tuple[np.ndarray, np.ndarray]] = {}
 
 
 def _affine(pp: Dict[str, Any]) -> Tuple[np.ndarray, np.ndarray]:
-    """``(a, b)`` with ``(x * scale - mean) / std == x * a + b`` per channel, cached per manifest (hot path)."""
+    """``(a, b)`` of shape (3, 1, 1) with ``(x * scale - mean) / std == x * a + b`` per channel, cached per
+    manifest (hot path)."""
     key = tuple(float(v) for v in list(pp["mean"]) + list(pp["std"]) + [pp["scale"]])
     ab = _AFFINE.get(key)
     if ab is None:
         mean = np.asarray(pp["mean"], np.float64)
         std = np.asarray(pp["std"], np.float64)
-        ab = ((float(pp["scale"]) / std).astype(np.float32), (-mean / std).astype(np.float32))
+        ab = ((float(pp["scale"]) / std).astype(np.float32).reshape(3, 1, 1),
+              (-mean / std).astype(np.float32).reshape(3, 1, 1))
         if len(_AFFINE) < 64:
             _AFFINE[key] = ab
     return ab
 
 
-def _normalize(x: np.ndarray, pp: Dict[str, Any]) -> np.ndarray:
-    """(..., H, W, 3) uint8 -> (..., 3, H, W) float32 normalized."""
+def _normalize(x: np.ndarray, pp: Dict[str, Any], flip: bool = False) -> np.ndarray:
+    """(..., H, W, 3) uint8 -> (..., 3, H, W) float32 normalized; ``flip`` reverses the channels (BGR -> RGB).
+
+    One pass: the channel-first (and flipped) view is converted and scaled into a fresh array by a single
+    ``np.multiply``, then shifted in place (about 7 us for 32x32 here, against 27 us for astype + moveaxis)."""
     a, b = _affine(pp)
-    y = x.astype(np.float32)
-    y *= a
-    y += b
-    return np.ascontiguousarray(np.moveaxis(y, -1, -3), dtype=np.float32)
+    view = np.moveaxis(x, -1, -3)
+    if flip:
+        view = view[..., ::-1, :, :]
+    out = np.empty(view.shape, np.float32)
+    np.multiply(view, a, out=out, casting="unsafe")
+    out += b
+    return out
+
+
+class Preprocessor:
+    """:func:`preprocess` bound to one manifest block: ``Preprocessor(pp, bgr=True)(frame)``. The loop's
+    grabber thread runs it on every frame it captures (pipelined with inference on the loop's thread).
+    It reads nothing from ``pp`` per call but what :func:`preprocess` reads, and returns a new array each
+    call, so a tensor handed to another thread is never overwritten."""
+
+    def __init__(self, pp: Dict[str, Any], bgr: bool = True, use_opencv: Optional[bool] = None) -> None:
+        self.pp = dict(pp)
+        self.bgr = bool(bgr)
+        self.use_opencv = use_opencv
+        self.size = (int(self.pp["size"][0]), int(self.pp["size"][1]))
+        _affine(self.pp)  # validates mean/std/scale now, not on the first frame
+
+    def __call__(self, frame: Any) -> np.ndarray:
+        return preprocess(frame, self.pp, self.bgr, self.use_opencv)
 
 
 def preprocess(frame: Any, pp: Dict[str, Any], bgr: bool = False, use_opencv: Optional[bool] = None) -> np.ndarray:
@@ -173,9 +198,7 @@ def preprocess(frame: Any, pp: Dict[str, Any], bgr: bool = False, use_opencv: Op
     # crop and resize act on each channel alike: do them on the frame as it comes (contiguous for OpenCV)
     # and flip BGR -> RGB on the small result
     img = _geometry(img, pp, use_opencv)
-    if bgr:
-        img = img[..., ::-1]
-    return _normalize(img, pp)[None]
+    return _normalize(img[None], pp, flip=bgr)
 
 
 def preprocess_batch(frames: Any, pp: Dict[str, Any], bgr: bool = False, use_opencv: Optional[bool] = None) -> np.ndarray:
@@ -185,8 +208,7 @@ def preprocess_batch(frames: Any, pp: Dict[str, Any], bgr: bool = False, use_ope
     if isinstance(frames, np.ndarray) and frames.ndim == 4 and frames.shape[1:3] == size and frames.shape[3] == 3:
         if frames.dtype != np.uint8:
             raise EdgeRuntimeError("expected uint8 frames (0..255); got dtype %s" % frames.dtype)
-        x = frames[..., ::-1] if bgr else frames
-        return _normalize(x, pp)
+        return _normalize(frames, pp, flip=bgr)
     out = [preprocess(f, pp, bgr, use_opencv)[0] for f in frames]
     if not out:
         return np.zeros((0, 3) + size, np.float32)

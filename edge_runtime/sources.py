@@ -74,11 +74,17 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".t
 @dataclasses.dataclass(frozen=True)
 class Frame:
     """One picture: ``image`` HxWx3 uint8 BGR, ``t_capture`` (``time.monotonic()`` when grabbed), and
-    ``index``, the source's count of grabbed frames (gaps between consecutive reads = dropped frames)."""
+    ``index``, the source's count of grabbed frames (gaps between consecutive reads = dropped frames).
+
+    With a :attr:`Source.transform` set, the producer thread also ran it on the image: ``tensor`` is its
+    result (or None and ``error`` says why it raised) and ``transform_s`` how long it took."""
 
     image: np.ndarray
     t_capture: float
     index: int
+    tensor: Any = None
+    error: Optional[str] = None
+    transform_s: float = 0.0
 
 
 class SourceState(str, enum.Enum):
@@ -172,6 +178,10 @@ class Source:
         self._index = 0
         self._closing = threading.Event()
         self._thread: Optional[threading.Thread] = None
+        #: Run on every frame in the producer thread, before it is handed over (its result is
+        #: ``Frame.tensor``). The runtime sets the model's preprocessing here when it starts, so a frame is
+        #: prepared while the loop is still busy with the previous one. It must not keep or modify the image.
+        self.transform: Optional[Callable[[np.ndarray], Any]] = None
 
     # ----------------------------------------------------------------------------------------- public
     def open(self: S) -> S:
@@ -276,8 +286,17 @@ class Source:
         """Hand a frame to read(): replace an unread one (live) or wait for the slot (lossless).
         Returns False when the source is closing."""
         t = time.monotonic() if t_capture is None else t_capture
+        tensor, error, spent = None, None, 0.0
+        fn = self.transform
+        if fn is not None:  # outside the lock: the reader is not held up, and a lossless source overlaps with it
+            t0 = time.monotonic()
+            try:
+                tensor = fn(image)
+            except Exception as exc:  # noqa: BLE001 - the loop turns it into a fail-safe STOP for this frame
+                error = "%s: %s" % (type(exc).__name__, exc)
+            spent = time.monotonic() - t0
         with self._cond:
-            frame = Frame(image=image, t_capture=t, index=self._index)
+            frame = Frame(image=image, t_capture=t, index=self._index, tensor=tensor, error=error, transform_s=spent)
             self._index += 1
             self._stats.grabbed += 1
             if not self.live:
@@ -673,7 +692,8 @@ class PushSource(Source):
         return self
 
     def push(self, image: np.ndarray, t_capture: Optional[float] = None) -> None:
-        """Offer a frame (HxWx3 uint8 BGR); ``t_capture`` defaults to now (``time.monotonic()``)."""
+        """Offer a frame (HxWx3 uint8 BGR); ``t_capture`` defaults to now (``time.monotonic()``). The runtime's
+        preprocessing (:attr:`transform`) runs here, in the caller's thread."""
         if self._state is SourceState.CREATED:
             self.open()
         self._publish(np.ascontiguousarray(image, dtype=np.uint8), t_capture)

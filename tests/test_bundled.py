@@ -28,3 +28,17 @@ def test_bundled_accuracy_matches_manifest(path, real_data):
     res = evaluate(path, "cifar10", data_dir=real_data, latency_iters=0)
     assert res["n"] == 10000
     assert abs(res["top1"] - claim) <= 0.1, (path.name, res["top1"], claim)
+
+
+def test_run_defaults_to_the_bundled_build_for_its_backend():
+    from edge_runtime.cli.run import default_model
+
+    cpu = default_model(None)
+    assert cpu == default_model("auto") == default_model("onnxruntime")
+    assert cpu.name == "mobilenetv2_cifar_x0_5.int8-cpu.onnx" and cpu.is_file()
+    m = mf.for_artifact(cpu)
+    assert m["precision"] == "int8" and m["accuracy"]["drop_vs_fp32"] <= 0.5  # INT8 within half a point of FP32
+    trt = default_model("tensorrt")
+    assert trt.name == "mobilenetv2_cifar_x0_5.onnx" and mf.for_artifact(trt)["precision"] == "fp32"
+    pt = default_model("torch")
+    assert pt.suffix == ".pt" and pt.is_file()

@@ -429,3 +429,60 @@ def test_every_backend_gives_the_same_decisions(backend, lenet_onnx, lenet_ckpt,
     for a, b in zip(ref, got):
         assert (a.class_name, a.action, a.reason) == (b.class_name, b.action, b.reason)
         assert abs(a.confidence - b.confidence) < (1e-2 if backend == "tensorrt" else 1e-4)
+
+
+# ----------------------------------------------------------------------------------------------- pipelining
+def test_frames_are_preprocessed_in_the_grabber_thread_exactly_as_preprocess_does():
+    from edge_runtime.preprocess import preprocess
+
+    seen: List[Any] = []
+    fed: List[np.ndarray] = []
+    runner = FakeRunner(lambda i: logits_for(SHIP))
+    real_infer = runner._infer
+    runner._infer = lambda x: (fed.append(x.copy()), real_infer(x))[1]  # type: ignore[method-assign]
+    imgs = [np.random.default_rng(i).integers(0, 256, (40, 48, 3), dtype=np.uint8) for i in range(5)]
+    rt = Runtime.from_config(config(), model=runner, manifest=MANIFEST, source=SyntheticSource(images=imgs, loop=False))
+    source_thread: List[str] = []
+    rt.observers.append(lambda frame, d: seen.append(frame))
+    with rt:
+        prep = rt.source.transform
+        assert prep is not None
+
+        def spy(img: np.ndarray) -> Any:
+            import threading
+
+            source_thread.append(threading.current_thread().name)
+            return prep(img)
+
+        rt.source.transform = spy
+        ds = list(rt.decisions())
+    assert ds[-1].reason is Reason.END_OF_STREAM and len(seen) == 5
+    assert source_thread and all(name.startswith("source:") for name in source_thread)  # not the loop's thread
+    for frame, x in zip(seen, fed[-5:]):
+        assert frame.tensor is not None and frame.error is None and frame.transform_s > 0
+        np.testing.assert_array_equal(x, preprocess(frame.image, MANIFEST["preprocess"], bgr=True))
+    rep = rt.report()["stages_ms"]
+    assert rep["preprocess"]["n"] == 5 and rep["preprocess"]["mean"] > 0 and rep["capture->read"]["mean"] >= 0
+
+
+def test_a_frame_that_cannot_be_preprocessed_stops_with_the_reason_and_the_loop_goes_on():
+    from edge_runtime.sources import PushSource
+
+    src = PushSource()
+    rt = Runtime.from_config(config(), model=FakeRunner(lambda i: logits_for(SHIP)), manifest=MANIFEST, source=src)
+    out: List[Decision] = []
+    with rt:
+        it = rt.decisions()
+        out.append(next(it))  # startup
+        for img in (images(1)[0] + 1, np.zeros((40, 48), np.uint8), images(1)[0] + 2):
+            src.push(img)
+            d = next(it)
+            while rt.metrics.frames < len([x for x in out if x.reason is not Reason.STARTUP]) + 1:
+                d = next(it)  # empty polls repeat the last decision; wait for this frame's
+            out.append(d)
+        src.end()
+        out.extend(it)
+    reasons = [d.reason for d in out]
+    assert reasons[:4] == [Reason.STARTUP, Reason.DEFAULT, Reason.INFERENCE_ERROR, Reason.DEFAULT]
+    assert "preprocessing failed" in out[2].detail and "(H, W, 3)" in out[2].detail and out[2].action is Action.STOP
+    assert reasons[-1] is Reason.END_OF_STREAM

@@ -7,9 +7,12 @@
 # packed into $OUT for the trip back.
 #
 #   BUDGET=350 benchmarks/gpu/suite.sh          # phase 1: speed run alone; phase 2: the rest at once
+#   ONLY="mobilenetv2_cifar_x0_5 mobilenetv2_paper" SKIP_SPEED=1 BUDGET=420 benchmarks/gpu/suite.sh
+#                                               # phase 2 with only these runs: fewer runs share the GPU,
+#                                               # so each gets more epochs in the same budget
 set -u
 here=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$here"
+cd "$here" || exit 1
 export PYTHONPATH=$here PYTHONUNBUFFERED=1
 CIFAR_SRC=${CIFAR_SRC:-/tmp/cifar}
 DATA=${DATA:-/tmp/data}
@@ -29,6 +32,9 @@ if [ ! -f "$DATA/cifar-10-batches-py/test_batch" ]; then
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv > "$R/gpu.txt" 2>&1 || echo "no nvidia-smi" > "$R/gpu.txt"
 "$PY" -c "import torch,sys;print('python',sys.version.split()[0],'torch',torch.__version__,'cuda',torch.version.cuda)" >> "$R/gpu.txt"
+
+ONLY=${ONLY:-}               # space-separated run names of phase 2 (resnet34, mobilenetv2_cifar, ..., transfer); empty: all
+want() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 
 train() {  # name budget_s [flags...]
   local name=$1 budget=$2; shift 2
@@ -52,11 +58,11 @@ if [ "${SKIP_SPEED:-0}" != 1 ]; then
 fi
 
 # Phase 2: the long runs share the GPU (each has its own time budget, so all end together).
-train resnet34 "$BUDGET" --config train/configs/recipes/resnet34.yaml &
-train mobilenetv2_cifar "$BUDGET" --config train/configs/recipes/mobilenetv2_cifar.yaml &
-train mobilenetv2_cifar_x0_5 "$BUDGET" --config train/configs/recipes/mobilenetv2_cifar_x0_5.yaml &
-train mobilenetv2_paper "$BUDGET" --config train/configs/recipes/mobilenetv2_paper_gpu.yaml &
-(
+want resnet34 && train resnet34 "$BUDGET" --config train/configs/recipes/resnet34.yaml &
+want mobilenetv2_cifar && train mobilenetv2_cifar "$BUDGET" --config train/configs/recipes/mobilenetv2_cifar.yaml &
+want mobilenetv2_cifar_x0_5 && train mobilenetv2_cifar_x0_5 "$BUDGET" --config train/configs/recipes/mobilenetv2_cifar_x0_5.yaml &
+want mobilenetv2_paper && train mobilenetv2_paper "$BUDGET" --config train/configs/recipes/mobilenetv2_paper_gpu.yaml &
+want transfer && (
   pb=$(( BUDGET / 3 ))
   train transfer_parent "$pb" --config train/configs/recipes/transfer_parent_animals.yaml
   left=$(( BUDGET - pb - 30 )); [ "$left" -lt 60 ] && left=60
