@@ -399,7 +399,7 @@ class CaptureSource(Source):
                 return cv2.VideoCapture(rtsp_pipeline(str(self.target), self.opts), cv2.CAP_GSTREAMER)
             # FFmpeg: TCP (no lost UDP packets smearing frames), no input buffering; only if the user set nothing
             os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp|fflags;nobuffer|flags;low_delay")
-            return self._with_params(cv2, str(self.target), cv2.CAP_FFMPEG, timeouts)
+            return self._with_params(cv2, str(self.target), cv2.CAP_FFMPEG, timeouts + self._decode_params(cv2))
         if self.kind == "v4l2":
             cap = cv2.VideoCapture(self.target, cv2.CAP_V4L2)
             if cap.isOpened():
@@ -410,7 +410,18 @@ class CaptureSource(Source):
                     cap.set(cv2.CAP_PROP_FPS, self.opts.rate)
                 cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
             return cap
+        dec = self._decode_params(cv2)
+        if dec:  # a backend that does not take the thread count may refuse to open: then open without it
+            cap = self._with_params(cv2, str(self.target), cv2.CAP_ANY, timeouts + dec)
+            if cap is not None and cap.isOpened():
+                return cap
+            if cap is not None:
+                cap.release()
         return self._with_params(cv2, str(self.target), cv2.CAP_ANY, timeouts)
+
+    def _decode_params(self, cv2: Any) -> List[int]:
+        n = int(self.opts.decode_threads)
+        return [cv2.CAP_PROP_N_THREADS, n] if n > 0 and hasattr(cv2, "CAP_PROP_N_THREADS") else []
 
     @staticmethod
     def _with_params(cv2: Any, target: str, api: int, params: List[int]) -> Any:

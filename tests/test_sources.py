@@ -5,7 +5,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import numpy as np
 import pytest
@@ -61,6 +61,25 @@ def test_video_file_reads_to_the_end_then_signals_end(tmp_path, cv2):
         t0 = time.monotonic()
         assert src.read(5.0) is None and time.monotonic() - t0 < 0.5  # at the end, read() does not wait
         assert src.stats.dropped == 0 and src.stats.delivered == 12
+
+
+@pytest.mark.parametrize("threads", [1, 0])
+def test_video_file_decoder_threads(tmp_path, cv2, monkeypatch, threads):
+    """decode_threads N > 0 asks OpenCV's FFmpeg for N decoder threads (CAP_PROP_N_THREADS); 0 leaves its default."""
+    path = write_video(cv2, tmp_path / "clip.avi")
+    seen: List[Any] = []
+    real = cv2.VideoCapture
+
+    def spy(*args: Any) -> Any:
+        seen.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(cv2, "VideoCapture", spy)
+    with open_source(str(path), SourceConfig(decode_threads=threads)) as src:
+        assert len(read_all(src)) == 12
+    params = seen[0][2] if len(seen[0]) > 2 else []
+    pairs = dict(zip(params[::2], params[1::2]))
+    assert pairs.get(cv2.CAP_PROP_N_THREADS) == (threads or None)
 
 
 def test_truncated_file_fails(tmp_path, cv2):

@@ -59,7 +59,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _common(e)
     r = sub.add_parser("e2e", help="the runtime loop on a real source: capture->decision latency, FPS")
     r.add_argument("source", help="video file, camera URI (csi://0, /dev/video0, rtsp://...) or synthetic://")
-    r.add_argument("--model", type=Path, default=None, help="artifact (default: the bundled FP32 ONNX)")
+    r.add_argument("--model", type=Path, default=None,
+                   help="artifact (default: what edge-runtime run runs, the bundled INT8 CPU ONNX)")
     r.add_argument("--config", type=Path, default=None, help="runtime YAML (default deploy/configs/vehicle.yaml)")
     r.add_argument("--duration", type=float, default=10.0, metavar="S", help="seconds to run (default 10)")
     r.add_argument("--max-frames", type=int, default=None, metavar="N", help="end after N frames")
@@ -99,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.mode == "e2e":
         if not args.duration > 0:
             raise EdgeRuntimeError("--duration must be > 0 seconds; got %g" % args.duration)
-        model = args.model or bench.BUNDLED / "mobilenetv2_cifar_x0_5.onnx"
+        from .run import default_model
+
+        model = args.model or default_model(None)  # what `edge-runtime run` runs by default
         duration = min(args.duration, 2.0) if args.quick else args.duration
         rep = bench.bench_e2e(args.source, model, args.config, duration, args.max_frames, args.rate, threads,
                               args.out, progress, cmd)
