@@ -96,9 +96,10 @@ class SourceConfig:
     #: Reconnect backoff for cameras and streams: doubles from initial to max after each failure.
     reconnect_initial_ms: float = _opt(250.0, lo=0, lo_open=True)
     reconnect_max_ms: float = _opt(5000.0, lo=0, lo_open=True)
-    #: FFmpeg decoder threads for video files (and RTSP when OpenCV has no GStreamer); 0 = FFmpeg's default,
-    #: one per core. 1 (the default) keeps decoding off the core inference runs on: with FFmpeg's default, the
-    #: bundled INT8 model's inference slowed from 0.54 to 0.75 ms per frame on a 2-core CPU, with 1 thread to 0.60.
+    #: FFmpeg decoder threads for video files; 0 = FFmpeg's default, one per core. 1 (the default) keeps
+    #: decoding off the core inference runs on: with FFmpeg's default, the bundled INT8 model's inference slowed
+    #: from 0.54 to 0.75 ms per frame on a 2-core CPU, with 1 thread to 0.60. (Streams keep FFmpeg's default:
+    #: a high-resolution camera stream may need more than one decoder thread to keep up.)
     decode_threads: int = _opt(1, lo=0)
 
     def __post_init__(self) -> None:

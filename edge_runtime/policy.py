@@ -308,7 +308,9 @@ class Policy:
             return None, Reason.BAD_OUTPUT, "expected %d probabilities, got shape %s dtype %s" % (n, p.shape, p.dtype)
         total = float(p.sum())  # NaN or infinite as soon as one output is: one reduction checks both
         if not math.isfinite(total):
-            return None, Reason.NON_FINITE, "%d of %d outputs are NaN or infinite" % (int((~np.isfinite(p)).sum()), n)
+            bad = int((~np.isfinite(p)).sum())
+            if bad:  # (a finite sum that overflowed falls through to "not probabilities" below)
+                return None, Reason.NON_FINITE, "%d of %d outputs are NaN or infinite" % (bad, n)
         if abs(total - 1.0) > self.SUM_TOLERANCE or float(p.min()) < -1e-3:
             return None, Reason.BAD_OUTPUT, ("outputs are not probabilities (sum %.4g, min %.4g); apply softmax to "
                                              "logits first (edge_runtime.policy.softmax)" % (total, float(p.min())))

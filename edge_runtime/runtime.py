@@ -275,6 +275,7 @@ class Runtime:
         self._stop_detail = ""
         self._busy_since: Optional[float] = None
         self._entered = False
+        self._frozen = False
         self._watchdog: Optional[threading.Thread] = None
         self._watch_stop = threading.Event()
         #: systemd's link (a no-op without $NOTIFY_SOCKET): READY=1 at the first valid decision, WATCHDOG=1 from
@@ -332,12 +333,19 @@ class Runtime:
             log.warning("warm-up inference failed (%s: %s); frames will show whether it keeps failing",
                         type(exc).__name__, exc)
         self.source.transform = self._prep  # preprocess in the grabber thread, overlapped with inference here
+        try:
+            self.source.__enter__()  # after the warm-up: its first frame must not wait for it
+        except BaseException:
+            self.source.transform = None
+            self.runner.deactivate()
+            raise
         # Everything allocated so far (modules, the model, the config) is long-lived: move it out of the
         # collector's generations so a full collection during the run has only the loop's own objects to scan
-        # (milliseconds otherwise, on the loop's thread, in the middle of a frame).
+        # (milliseconds otherwise, on the loop's thread, in the middle of a frame). Process-wide: close()
+        # unfreezes, which also ends a freeze made by other code in the process.
         gc.collect()
         gc.freeze()
-        self.source.__enter__()  # after the warm-up: its first frame must not wait for it
+        self._frozen = True
         self._entered = True
         self.metrics.t_start = self._clock()
         self._watchdog = threading.Thread(target=self._watch, name="edge-runtime:watchdog", daemon=True)
@@ -356,8 +364,10 @@ class Runtime:
             self._watchdog.join(timeout=1.0)
         self.sinks.close()
         self.source.close()
+        self.source.transform = None
         self.runner.deactivate()
-        if self._entered:
+        if self._frozen:
+            self._frozen = False
             gc.unfreeze()  # what __enter__ froze is collectable again (a process may run many Runtimes)
 
     # -------------------------------------------------------------------------------------------- the loop
@@ -385,18 +395,19 @@ class Runtime:
                 yield self._locked(lambda: pol.tick(t_read))
                 continue
             self._busy_since = t_read  # the watchdog ticks the policy while this frame takes too long
-            t_pre, err = t_read, None
-            try:
-                x = frame.tensor
-                if frame.error is not None:
-                    raise RuntimeError("preprocessing failed: %s" % frame.error)
-                if x is None:  # a source without our transform (set after it started, or replaced by the user)
-                    x = self._prep(frame.image)
-                t_pre = clock()
-                logits = self.runner.infer(x)
-                probs: Optional[np.ndarray] = softmax(np.reshape(logits, -1))
-            except Exception as exc:  # noqa: BLE001 - any backend failure becomes a fail-safe STOP; the loop goes on
-                probs, err = None, "%s: %s" % (type(exc).__name__, exc)
+            t_pre, err, probs = t_read, None, None
+            if frame.error is not None:  # the grabber thread could not preprocess it: a fail-safe STOP, as below
+                err = "preprocessing failed: %s" % frame.error
+            else:
+                try:
+                    x = frame.tensor
+                    if x is None:  # a source that was not given our transform (a frame from before __enter__)
+                        x = self._prep(frame.image)
+                    t_pre = clock()
+                    logits = self.runner.infer(x)
+                    probs = softmax(np.reshape(logits, -1))
+                except Exception as exc:  # noqa: BLE001 - any backend failure becomes a fail-safe STOP; loop goes on
+                    err = " ".join(("%s: %s" % (type(exc).__name__, exc)).split())  # one line
             t_inf = clock()
             with self._lock:
                 self._busy_since = None

@@ -293,7 +293,7 @@ class Source:
             try:
                 tensor = fn(image)
             except Exception as exc:  # noqa: BLE001 - the loop turns it into a fail-safe STOP for this frame
-                error = "%s: %s" % (type(exc).__name__, exc)
+                error = " ".join(("%s: %s" % (type(exc).__name__, exc)).split())  # one line (cv2 errors have several)
             spent = time.monotonic() - t0
         with self._cond:
             frame = Frame(image=image, t_capture=t, index=self._index, tensor=tensor, error=error, transform_s=spent)
@@ -399,7 +399,7 @@ class CaptureSource(Source):
                 return cv2.VideoCapture(rtsp_pipeline(str(self.target), self.opts), cv2.CAP_GSTREAMER)
             # FFmpeg: TCP (no lost UDP packets smearing frames), no input buffering; only if the user set nothing
             os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp|fflags;nobuffer|flags;low_delay")
-            return self._with_params(cv2, str(self.target), cv2.CAP_FFMPEG, timeouts + self._decode_params(cv2))
+            return self._with_params(cv2, str(self.target), cv2.CAP_FFMPEG, timeouts)
         if self.kind == "v4l2":
             cap = cv2.VideoCapture(self.target, cv2.CAP_V4L2)
             if cap.isOpened():

@@ -291,6 +291,9 @@ def test_bad_outputs():
     d = pol.decide(softmax(logits)[None, :], 0.2)  # (1, C) batch-of-one is accepted
     assert d.action is not Action.STOP or d.reason is Reason.RULE
     assert pol.decide(None, 0.3).reason is Reason.BAD_OUTPUT
+    huge = np.full(10, 1e308)  # every value finite, their sum overflows: not probabilities, not "non-finite"
+    d = pol.decide(huge, 0.4)
+    assert d.reason is Reason.BAD_OUTPUT and d.action is Action.STOP and "softmax" in d.detail
 
 
 @pytest.mark.parametrize("deadline_action", ["STOP", "SLOW"])

@@ -45,7 +45,7 @@ class Runner:
     def infer(self, x: np.ndarray) -> np.ndarray:
         if not self.active:
             raise RuntimeError("%s: call activate() (or use `with`) before infer()" % self.name)
-        if x.dtype != np.float32 or x.ndim != 4 or list(x.shape[1:]) != self.input_shape[1:]:
+        if x.dtype != np.float32 or x.ndim != 4 or list(x.shape[1:]) != list(self.input_shape[1:]):
             raise EdgeRuntimeError("%s: input has dtype %s and shape %s; expected float32 %s" % (
                 self.name, x.dtype, tuple(x.shape), self.input_shape))
         fb = self.fixed_batch

@@ -100,9 +100,11 @@ def run(args: argparse.Namespace) -> int:
     elif args.mode == "e2e":
         if not args.duration > 0:
             raise EdgeRuntimeError("--duration must be > 0 seconds; got %g" % args.duration)
+        from ..config import load_config
         from .run import default_model
 
-        model = args.model or default_model(None)  # what `edge-runtime run` runs by default
+        cfg = load_config(args.config or bench.DEFAULT_CONFIG)  # as `edge-runtime run` picks its model
+        model = args.model or cfg.model.path or default_model(cfg.model.backend)
         duration = min(args.duration, 2.0) if args.quick else args.duration
         rep = bench.bench_e2e(args.source, model, args.config, duration, args.max_frames, args.rate, threads,
                               args.out, progress, cmd)

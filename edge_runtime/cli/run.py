@@ -8,7 +8,7 @@ are its camera's: a file or folder SOURCE plays at its own size.
 
 Defaults: --config deploy/configs/vehicle.yaml, and the bundled MobileNetV2 x0.5 in the build for the
 backend: ONNX Runtime (CPU, the default) runs engines/bundled/mobilenetv2_cifar_x0_5.int8-cpu.onnx
-(INT8, 88.30 % CIFAR-10 test top-1; 88.55 % in FP32, but about 1.3x slower at batch 1 on a CPU),
+(INT8, 88.30 % CIFAR-10 test top-1; 88.55 % in FP32, but about 1.5x slower at batch 1 on a CPU),
 --backend tensorrt builds an FP16 engine from engines/bundled/mobilenetv2_cifar_x0_5.onnx (FP32),
 --backend torch loads engines/checkpoints/mobilenetv2_cifar_x0_5.pt. The backend follows the artifact
 (.onnx ONNX Runtime, .engine TensorRT, .pt PyTorch) unless --backend says otherwise; an .onnx with
@@ -50,11 +50,12 @@ from ..errors import EdgeRuntimeError
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = ROOT / "engines" / "bundled"
 #: the default artifact per backend (measured in benchmarks/runtime.md and benchmarks/quantization.md): on a CPU the
-#: INT8 build made for it (0.25 points below FP32, capture->decision p99 2.5 ms against 3.0-3.2 ms for FP32 on
+#: INT8 build made for it (0.25 points below FP32, capture->decision p99 2.7 ms against 3.1 ms for FP32 on
 #: the 2-core test machine); TensorRT builds its own FP16 engine from the FP32 ONNX; PyTorch needs the checkpoint
 DEFAULT_MODELS = {"onnxruntime": BUNDLED / "mobilenetv2_cifar_x0_5.int8-cpu.onnx",
                   "tensorrt": BUNDLED / "mobilenetv2_cifar_x0_5.onnx",
                   "torch": ROOT / "engines" / "checkpoints" / "mobilenetv2_cifar_x0_5.pt"}
+DEFAULT_MODEL = DEFAULT_MODELS["onnxruntime"]  # the default backend's
 DEFAULT_CONFIG = ROOT / "deploy" / "configs" / "vehicle.yaml"
 DEFAULT_CLIP = ROOT / "deploy" / "demo" / "cifar10-demo.mp4"
 _CAMERA = re.compile(r"^(csi|v4l2|rtsps?)://|^/dev/video|^\d+$")
