@@ -360,19 +360,18 @@ class Policy:
         stale = frame_age_s is not None and frame_age_s > self._max_age
         if not stale:
             self._last_frame_t = t
-        ctx = {"frame_age_s": frame_age_s, "latency_s": latency_s}
         if error is not None:
-            return self._fault(t, Reason.INFERENCE_ERROR, str(error), **ctx)
+            return self._fault(t, Reason.INFERENCE_ERROR, str(error), frame_age_s=frame_age_s, latency_s=latency_s)
         p, bad, detail = self._check(probs)
         if p is None:
             assert bad is not None
-            return self._fault(t, bad, detail, **ctx)
+            return self._fault(t, bad, detail, frame_age_s=frame_age_s, latency_s=latency_s)
         ev = self._evaluate(p)
-        info = {"rule": ev.rule, "score": ev.score, "class_name": ev.class_name, "confidence": ev.confidence}
         if stale:
             assert frame_age_s is not None
             return self._fault(t, Reason.STALE_FRAME, "frame is %.0f ms old (max_frame_age_ms %g)"
-                               % (frame_age_s * 1e3, self._max_age * 1e3), **ctx, **info)
+                               % (frame_age_s * 1e3, self._max_age * 1e3), ev.rule, ev.score, ev.class_name,
+                               ev.confidence, frame_age_s, latency_s)
         self._step(ev.action, t)
         assert self._level is not None
         if latency_s is not None and latency_s > self._deadline:
@@ -382,10 +381,12 @@ class Policy:
                 if action is Action.STOP and self.config.latch.faults:
                     self._latched = True
                 return self._emit(Action.STOP if self._latched else action, Reason.DEADLINE_MISS, t,
-                                  detail="decided %.1f ms after capture (deadline_ms %g)"
-                                  % (latency_s * 1e3, self._deadline * 1e3), **ctx, **info)
+                                  "decided %.1f ms after capture (deadline_ms %g)"
+                                  % (latency_s * 1e3, self._deadline * 1e3), ev.rule, ev.score, ev.class_name,
+                                  ev.confidence, frame_age_s, latency_s)
         if self._latched:
-            return self._emit(Action.STOP, Reason.LATCHED, t, detail="reset() releases it", **ctx, **info)
+            return self._emit(Action.STOP, Reason.LATCHED, t, "reset() releases it", ev.rule, ev.score,
+                              ev.class_name, ev.confidence, frame_age_s, latency_s)
         level = self._level
         if level == ev.action:
             reason, detail = (Reason.RULE if ev.rule is not None else Reason.DEFAULT), ""
@@ -399,7 +400,8 @@ class Policy:
             votes = sum(1 for x in self._history if x >= ev.action)
             detail = "%s pending: %d of the last %d frames (needs %d)" % (ev.action.name, votes, len(self._history),
                                                                          self._k)
-        return self._emit(level, reason, t, detail=detail, **ctx, **info)
+        return self._emit(level, reason, t, detail, ev.rule, ev.score, ev.class_name, ev.confidence, frame_age_s,
+                          latency_s)
 
     def tick(self, t: float) -> Decision:
         """Call when the source gave no frame: STOP (``source_timeout``) once no fresh frame has come for
@@ -463,7 +465,9 @@ class Policy:
             self._clear_run = 0
             self._clear_max = Action.GO
 
-    def _fault(self, t: float, reason: Reason, detail: str, **fields: Any) -> Decision:
+    def _fault(self, t: float, reason: Reason, detail: str, rule: Optional[str] = None,
+               score: Optional[float] = None, class_name: Optional[str] = None, confidence: Optional[float] = None,
+               frame_age_s: Optional[float] = None, latency_s: Optional[float] = None) -> Decision:
         """A fail-safe STOP. During startup it leaves startup pending; afterwards the output becomes STOP and
         releases by the ordinary rules."""
         if self._level is not None:
@@ -471,14 +475,18 @@ class Policy:
             self._history.clear()
             if self.config.latch.faults:
                 self._latched = True
-        return self._emit(Action.STOP, reason, t, detail=detail, **fields)
+        return self._emit(Action.STOP, reason, t, detail, rule, score, class_name, confidence, frame_age_s, latency_s)
 
-    def _emit(self, action: Action, reason: Reason, t: float, **fields: Any) -> Decision:
+    def _emit(self, action: Action, reason: Reason, t: float, detail: str = "", rule: Optional[str] = None,
+              score: Optional[float] = None, class_name: Optional[str] = None, confidence: Optional[float] = None,
+              frame_age_s: Optional[float] = None, latency_s: Optional[float] = None) -> Decision:
+        """The decision, with ``changed`` against the previous one (explicit arguments: this runs per frame)."""
         prev = self._last
         key = (action, self._latched, reason if reason.failsafe else None)
         changed = prev is None or key != (prev.action, prev.latched, prev.reason if prev.reason.failsafe else None)
         self._seq += 1
-        d = Decision(action=action, reason=reason, t=t, seq=self._seq, changed=changed, latched=self._latched, **fields)
+        d = Decision(action, reason, t, self._seq, changed, self._latched, rule, score, class_name, confidence,
+                     frame_age_s, latency_s, detail)
         self._counts[reason.value] = self._counts.get(reason.value, 0) + 1
         self._last = d
         return d

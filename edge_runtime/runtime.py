@@ -71,7 +71,7 @@ from .sdnotify import Notifier
 from .sinks import Sink, SinkGroup, build_sinks
 from .sources import Frame, Source, create_source
 
-__all__ = ["Runtime", "load_model", "engine_for_onnx", "RingBuffer", "Metrics", "STAGES", "BACKENDS"]
+__all__ = ["Runtime", "load_model", "engine_for_onnx", "RingBuffer", "RingTable", "Metrics", "STAGES", "BACKENDS"]
 
 log = logging.getLogger(__name__)
 
@@ -117,13 +117,57 @@ class RingBuffer:
                 "n": int(len(v))}
 
 
+class RingTable:
+    """Rows of float samples (one row per frame), the last ``capacity`` rows in one preallocated 2D array, so the
+    loop records a frame's numbers with a single assignment. :meth:`column` is a read-only :class:`RingBuffer`
+    view of one column."""
+
+    def __init__(self, columns: Sequence[str], capacity: int = 1 << 16) -> None:
+        self.columns = tuple(columns)
+        self._a = np.zeros((int(capacity), len(self.columns)), np.float64)
+        self._n = 0
+
+    def add(self, row: Sequence[float]) -> None:
+        self._a[self._n % len(self._a)] = row
+        self._n += 1
+
+    def __len__(self) -> int:
+        return min(self._n, len(self._a))
+
+    def column(self, name: str) -> "RingBuffer":
+        return _RingColumn(self, self.columns.index(name))
+
+
+class _RingColumn(RingBuffer):
+    """A read-only :class:`RingBuffer` over one column of a :class:`RingTable`."""
+
+    def __init__(self, table: RingTable, j: int) -> None:  # no super().__init__(): it would allocate a buffer
+        self._table, self._j = table, j
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    @property
+    def total(self) -> int:
+        return self._table._n
+
+    def values(self) -> np.ndarray:
+        return self._table._a[:len(self), self._j].copy()
+
+    def add(self, x: float) -> None:
+        raise TypeError("a RingTable column is read-only: add whole rows with RingTable.add")
+
+
+#: the columns of Metrics.table: the stages, then capture -> decision
+_COLUMNS = STAGES + ("capture->decision",)
+
+
 @dataclasses.dataclass
 class Metrics:
     """What the loop measured. Times in seconds on ``time.monotonic()``."""
 
-    stages: Dict[str, RingBuffer] = dataclasses.field(default_factory=lambda: {s: RingBuffer() for s in STAGES})
-    #: capture -> decision made (what ``deadline_ms`` bounds)
-    latency: RingBuffer = dataclasses.field(default_factory=RingBuffer)
+    #: one row per decided frame: the stage times and capture -> decision (:data:`_COLUMNS`)
+    table: RingTable = dataclasses.field(default_factory=lambda: RingTable(_COLUMNS))
     frames: int = 0
     polls: int = 0
     watchdog_ticks: int = 0
@@ -131,6 +175,16 @@ class Metrics:
     t_start: Optional[float] = None
     t_first_frame: Optional[float] = None
     t_last_frame: Optional[float] = None
+
+    @property
+    def stages(self) -> Dict[str, RingBuffer]:
+        """Per-stage times (views of :attr:`table`)."""
+        return {s: self.table.column(s) for s in STAGES}
+
+    @property
+    def latency(self) -> RingBuffer:
+        """capture -> decision made (what ``deadline_ms`` bounds)."""
+        return self.table.column("capture->decision")
 
     @property
     def fps(self) -> float:
@@ -419,10 +473,8 @@ class Runtime:
             # preprocessing ran either in the producer thread (frame.transform_s, part of capture->read's span)
             # or here (t_pre - t_read); capture->read is the rest: grab, hand-over and waiting to be read
             t_prep = frame.transform_s + (t_pre - t_read)
-            for stage, dt in zip(STAGES, (t_read - frame.t_capture - frame.transform_s, t_prep, t_inf - t_pre,
-                                          t_pol - t_inf, t_sink - t_pol)):
-                m.stages[stage].add(dt)
-            m.latency.add(t_pol - frame.t_capture)
+            m.table.add((t_read - frame.t_capture - frame.transform_s, t_prep, t_inf - t_pre, t_pol - t_inf,
+                         t_sink - t_pol, t_pol - frame.t_capture))  # STAGES, then capture->decision
             m.frames += 1
             m.t_first_frame = t_read if m.t_first_frame is None else m.t_first_frame
             m.t_last_frame = t_read

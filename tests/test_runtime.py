@@ -208,6 +208,19 @@ def test_ring_buffer_keeps_constant_memory():
     assert rb.summary(scale=1.0)["max"] == 9.0
 
 
+def test_ring_table_rows_and_column_views():
+    from edge_runtime.runtime import RingTable
+
+    t = RingTable(("a", "b"), capacity=3)
+    for x in range(5):
+        t.add((float(x), 10.0 * x))
+    a, b = t.column("a"), t.column("b")
+    assert len(t) == len(a) == 3 and a.total == 5
+    assert sorted(a.values().tolist()) == [2.0, 3.0, 4.0] and b.summary(scale=1.0)["max"] == 40.0
+    with pytest.raises(TypeError):
+        a.add(1.0)
+
+
 # ---------------------------------------------------------------------------------------------------- CLI
 def write_config(path: Path, tmp: Path, rules: Optional[list] = None, heartbeat_s: float = 0.01, **extra: Any) -> Path:
     data: Dict[str, Any] = {
