@@ -281,6 +281,7 @@ def test_non_finite_outputs(bad):
     assert (d.action, d.reason) == (Action.STOP, Reason.NON_FINITE)
 
 
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")  # the 1e308 case: numpy says the sum overflowed
 def test_bad_outputs():
     pol = make_policy()
     d = pol.decide(np.zeros(7, np.float32), 0.0)
