@@ -75,9 +75,9 @@ def save(name: str, data: Dict[str, Any]) -> None:
     print("wrote %s" % path)
 
 
-def _pooled(reps: List[Dict[str, Any]], key: str) -> Dict[str, float]:
+def _pooled(runs: List[List[float]]) -> Dict[str, float]:
     """mean/p50/p90/p99/max over the samples of several runs, pooled (each run's raw samples in ms)."""
-    v = np.concatenate([np.asarray(r[key], np.float64) for r in reps])
+    v = np.concatenate([np.asarray(r, np.float64) for r in runs])
     p50, p90, p99 = np.percentile(v, [50, 90, 99])
     return {"mean": float(v.mean()), "p50": float(p50), "p90": float(p90), "p99": float(p99), "max": float(v.max()),
             "n": int(len(v))}
@@ -109,8 +109,8 @@ def cmd_latency(args: argparse.Namespace) -> None:
         pooled["fps"] = round(float(np.mean([r["fps"] for r in reps])), 2)
         for k in ("deadline_misses", "stale_frames", "dropped_frames"):
             pooled[k] = sum(r[k] for r in reps)
-        pooled["decision_latency_ms"] = _pooled(reps, "_latency")
-        pooled["stages_ms"] = {s: _pooled([{"x": r["_stages"][s]} for r in reps], "x") for s in reps[0]["_stages"]}
+        pooled["decision_latency_ms"] = _pooled([r["_latency"] for r in reps])
+        pooled["stages_ms"] = {s: _pooled([r["_stages"][s] for r in reps]) for s in reps[0]["_stages"]}
         pooled["sinks"] = {k: {"errors": sum(r["sinks"][k]["errors"] for r in reps)} for k in reps[0]["sinks"]}
         pooled["runs"] = [{"frames": r["frames"], "fps": r["fps"], "decision_latency_ms": r["decision_latency_ms"],
                            "deadline_misses": r["deadline_misses"], "final": r["final"]} for r in reps]

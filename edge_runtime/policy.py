@@ -226,9 +226,8 @@ class Policy:
                 masks[i, f2c == list(superclass_names).index(sname)] = 1.0
         self._masks = masks
         self._rule_action = [rule.action for rule in config.rules]
-        self._rule_min = np.array([rule.min_confidence for rule in config.rules], dtype=np.float64)
+        self._rule_min = [float(rule.min_confidence) for rule in config.rules]
         self._rule_label = [config.rule_label(i) for i in range(len(config.rules))]
-        self._rule_min_list = [float(v) for v in self._rule_min]
         #: rule indices grouped by action, strictest action first (the per-frame scan in _evaluate)
         self._by_action = [(a, [i for i, ra in enumerate(self._rule_action) if ra is a])
                            for a in (Action.STOP, Action.SLOW, Action.GO)]
@@ -333,7 +332,7 @@ class Policy:
                 best = -1
                 for i in rules:
                     # a mass summed from float32 may round just under its threshold: 1e-9 of slack
-                    if scores[i] >= self._rule_min_list[i] - 1e-9 and (best < 0 or scores[i] > scores[best]):
+                    if scores[i] >= self._rule_min[i] - 1e-9 and (best < 0 or scores[i] > scores[best]):
                         best = i
                 if best >= 0:
                     return Evaluation(action, self._rule_label[best], scores[best], name, conf)

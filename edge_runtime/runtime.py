@@ -85,42 +85,10 @@ FrameObserver = Callable[[Frame, Decision], None]
 
 
 # ------------------------------------------------------------------------------------------------ metrics
-class RingBuffer:
-    """The last ``capacity`` float samples, in a preallocated array (constant memory however long the run)."""
-
-    def __init__(self, capacity: int = 1 << 16) -> None:
-        self._a = np.zeros(int(capacity), np.float64)
-        self._n = 0
-
-    def add(self, x: float) -> None:
-        self._a[self._n % len(self._a)] = x
-        self._n += 1
-
-    def __len__(self) -> int:
-        return min(self._n, len(self._a))
-
-    @property
-    def total(self) -> int:
-        """Samples ever added (``len`` counts only those still held)."""
-        return self._n
-
-    def values(self) -> np.ndarray:
-        return self._a[:len(self)].copy()
-
-    def summary(self, scale: float = 1e3) -> Dict[str, float]:
-        """mean, p50, p90, p99 and max of the held samples, times ``scale`` (seconds -> ms by default)."""
-        v = self.values() * scale
-        if not len(v):
-            return {}
-        p50, p90, p99 = np.percentile(v, [50, 90, 99])
-        return {"mean": float(v.mean()), "p50": float(p50), "p90": float(p90), "p99": float(p99), "max": float(v.max()),
-                "n": int(len(v))}
-
-
 class RingTable:
-    """Rows of float samples (one row per frame), the last ``capacity`` rows in one preallocated 2D array, so the
-    loop records a frame's numbers with a single assignment. :meth:`column` is a read-only :class:`RingBuffer`
-    view of one column."""
+    """Rows of float samples (one row per frame), the last ``capacity`` rows in one preallocated 2D array (constant
+    memory however long the run), so the loop records a frame's numbers with a single assignment. :meth:`column`
+    is a read-only :class:`RingBuffer` view of one column."""
 
     def __init__(self, columns: Sequence[str], capacity: int = 1 << 16) -> None:
         self.columns = tuple(columns)
@@ -135,27 +103,42 @@ class RingTable:
         return min(self._n, len(self._a))
 
     def column(self, name: str) -> "RingBuffer":
-        return _RingColumn(self, self.columns.index(name))
+        return RingBuffer(_table=self, _column=self.columns.index(name))
 
 
-class _RingColumn(RingBuffer):
-    """A read-only :class:`RingBuffer` over one column of a :class:`RingTable`."""
+class RingBuffer:
+    """The last ``capacity`` float samples (a one-column :class:`RingTable`), or a read-only view of one column of
+    a table (``RingTable.column``)."""
 
-    def __init__(self, table: RingTable, j: int) -> None:  # no super().__init__(): it would allocate a buffer
-        self._table, self._j = table, j
+    def __init__(self, capacity: int = 1 << 16, _table: Optional[RingTable] = None, _column: int = 0) -> None:
+        self._own = _table is None
+        self._table = RingTable(("x",), capacity) if _table is None else _table
+        self._j = _column
+
+    def add(self, x: float) -> None:
+        if not self._own:
+            raise TypeError("a RingTable column is read-only: add whole rows with RingTable.add")
+        self._table.add((x,))
 
     def __len__(self) -> int:
         return len(self._table)
 
     @property
     def total(self) -> int:
+        """Samples ever added (``len`` counts only those still held)."""
         return self._table._n
 
     def values(self) -> np.ndarray:
         return self._table._a[:len(self), self._j].copy()
 
-    def add(self, x: float) -> None:
-        raise TypeError("a RingTable column is read-only: add whole rows with RingTable.add")
+    def summary(self, scale: float = 1e3) -> Dict[str, float]:
+        """mean, p50, p90, p99 and max of the held samples, times ``scale`` (seconds -> ms by default)."""
+        v = self.values() * scale
+        if not len(v):
+            return {}
+        p50, p90, p99 = np.percentile(v, [50, 90, 99])
+        return {"mean": float(v.mean()), "p50": float(p50), "p90": float(p90), "p99": float(p99), "max": float(v.max()),
+                "n": int(len(v))}
 
 
 #: the columns of Metrics.table: the stages, then capture -> decision
