@@ -18,6 +18,7 @@ from edge_runtime.errors import EdgeRuntimeError
 OPTIMIZERS = ("sgd", "adam", "adadelta", "adamw")
 SCHEDULES = ("cosine", "onecycle", "step", "none")
 DEVICES = ("auto", "cpu", "cuda")
+DISTILL_TARGETS = ("online", "cached")
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,11 @@ class TrainConfig:
     init_from: Optional[str] = None                              # parent checkpoint; its head is replaced
     freeze: str = "none"                                         # none | backbone | until:<stage>
     unfreeze_at: Optional[int] = None                            # epoch (1-based) at which everything trains
+    # knowledge distillation (train/distill.py)
+    teachers: Optional[List[str]] = None                         # teacher checkpoints; several = an ensemble
+    distill_alpha: float = 0.9                                   # weight of the teachers' term (1 - alpha: labels)
+    distill_temperature: float = 4.0                             # softmax temperature of both sides
+    distill_targets: str = "online"                              # online (exact) | cached (teachers run once)
     # machinery
     seed: int = 0
     device: str = "auto"
@@ -87,6 +93,14 @@ class TrainConfig:
             bad("time_budget", self.time_budget, "seconds > 0")
         if not (self.freeze in ("none", "backbone") or self.freeze.startswith("until:")):
             bad("freeze", self.freeze, "none, backbone or until:<stage>")
+        if not 0 <= self.distill_alpha <= 1:
+            bad("distill_alpha", self.distill_alpha, "a number in [0, 1]")
+        if not self.distill_temperature > 0:
+            bad("distill_temperature", self.distill_temperature, "a number > 0")
+        if self.distill_targets not in DISTILL_TARGETS:
+            bad("distill_targets", self.distill_targets, "one of " + ", ".join(DISTILL_TARGETS))
+        if self.teachers is not None and not self.teachers:
+            bad("teachers", self.teachers, "a list of teacher checkpoints, or null for no distillation")
         if self.mixup < 0 or self.cutout < 0 or self.crop_padding < 0:
             bad("mixup/cutout/crop_padding", (self.mixup, self.cutout, self.crop_padding), "values >= 0")
         return self

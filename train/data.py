@@ -231,6 +231,7 @@ class TensorLoader:
         self.device = device
         self.channels_last = channels_last
         self.epoch = 0
+        self.targets: Optional[torch.Tensor] = None
         x = torch.from_numpy(np.ascontiguousarray(split.images)).permute(0, 3, 1, 2).contiguous()
         pad = self.augment.crop_padding if train else 0
         if pad:
@@ -245,6 +246,15 @@ class TensorLoader:
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
+
+    def set_targets(self, targets: torch.Tensor) -> None:
+        """Per-image soft targets, (N, 2, K): [:, 0] for the image, [:, 1] for its mirror image.
+
+        With targets set, a training loader yields ``(x, y, t)``, ``t`` picked by image and flip.
+        """
+        if targets.dim() != 3 or targets.shape[0] != self.n or targets.shape[1] != 2:
+            raise ValueError("targets must be (%d, 2, K), got %s" % (self.n, tuple(targets.shape)))
+        self.targets = targets.to(self.device)
 
     def _indices(self) -> torch.Tensor:
         if self.train:
@@ -263,7 +273,7 @@ class TensorLoader:
         per_rank = self.n // self.world if self.drop_last else -(-self.n // self.world)
         return per_rank // self.batch_size if self.drop_last else -(-per_rank // self.batch_size)
 
-    def __iter__(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+    def __iter__(self) -> Iterator[Tuple[torch.Tensor, ...]]:
         # Every random number of the epoch is drawn up front on the CPU and moved once: per-batch
         # host-to-device copies would make the CPU wait for the GPU at every step.
         idx = self._indices()
@@ -285,7 +295,11 @@ class TensorLoader:
                 x = self._cutout(x, cut[:, sl])
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            yield x, self.labels[bd]
+            if self.train and self.targets is not None:
+                side = flips[sl].long() if flips is not None else torch.zeros_like(bd)
+                yield x, self.labels[bd], self.targets[bd, side]
+            else:
+                yield x, self.labels[bd]
 
     def _augment(self, x: torch.Tensor, off: Optional[torch.Tensor], flip: Optional[torch.Tensor]) -> torch.Tensor:
         b = x.shape[0]

@@ -35,6 +35,7 @@ from edge_runtime.fsio import sha256_file, write_json_atomic, write_text_atomic
 
 from . import checkpoint, data
 from .config import TrainConfig, save_yaml
+from .distill import Teachers, kd_loss
 from .models import create_model, get_entry
 from .models.profile import count_macs, count_params
 from .transfer import apply_freeze, load_parent, unfreeze_all
@@ -292,6 +293,26 @@ def fit(cfg: TrainConfig, resume: bool = False, progress: bool = True,
         raise EdgeRuntimeError("batch size %d is larger than the %d training images per process; lower --batch-size"
                                % (bs, len(train_split) // dd.world))
     test_loader = data.TensorLoader(test_split, 1000, ds.mean, ds.std, device, train=False, channels_last=use_cl)
+    teachers, distill_info = None, None
+    if cfg.teachers:
+        teachers = Teachers(cfg.teachers, ds.class_names, ds.mean, ds.std, device, channels_last=use_cl)
+        distill_info = {"teachers": teachers.info, "alpha": cfg.distill_alpha, "temperature": cfg.distill_temperature,
+                        "targets": cfg.distill_targets}
+        with torch.no_grad():
+            tl = torch.cat([teachers.logits(x).cpu() for x, _ in test_loader])
+        ev_t = summarize(tl, torch.as_tensor(test_split.labels, dtype=torch.long))
+        distill_info["teachers_test_top1"] = ev_t["top1"]
+        if dd.main:
+            print("distilling from %d teacher(s): test top-1 %.2f %% (first 1000: %s)" % (
+                len(cfg.teachers), ev_t["top1"], "-" if not first_exact or ev_t["top1_first1000"] is None
+                else "%.2f %%" % ev_t["top1_first1000"]), file=sys.stderr, flush=True)
+        if cfg.distill_targets == "cached":
+            plain = data.TensorLoader(train_split, 500, ds.mean, ds.std, device, train=False, channels_last=use_cl)
+            tc = time.perf_counter()
+            train_loader.set_targets(teachers.cache(plain, progress=progress and dd.main))
+            if dd.main:
+                print("teacher targets: %d images and their mirrors in %.0f s" % (len(train_split), time.perf_counter() - tc),
+                      file=sys.stderr, flush=True)
 
     optimizer = build_optimizer(cfg, model)
     step, elapsed, start_epoch, best_acc = 0, 0.0, 0, -1.0
@@ -345,7 +366,8 @@ def fit(cfg: TrainConfig, resume: bool = False, progress: bool = True,
             bar = tqdm(train_loader, total=len(train_loader), desc="epoch %d/%d" % (epoch + 1, cfg.epochs), leave=True,
                        dynamic_ncols=True, file=sys.stderr)
             it = bar
-        for bi, (x, y) in enumerate(it):
+        for bi, batch in enumerate(it):
+            x, y = batch[0], batch[1]
             if cfg.time_budget and time.perf_counter() - t_start >= cfg.time_budget:
                 stop = True
                 break
@@ -357,14 +379,22 @@ def fit(cfg: TrainConfig, resume: bool = False, progress: bool = True,
             for g, base in zip(optimizer.param_groups, base_lrs):
                 g["lr"] = base * f
             with _autocast(device, cfg.amp):
+                lam = 1.0
                 if cfg.mixup > 0:
                     # pair each image with the batch reversed (batches are already shuffled): no host sync
                     lam = float(mix_rng.beta(cfg.mixup, cfg.mixup))
-                    out_ = net(lam * x + (1 - lam) * x.flip(0))
+                    x = lam * x + (1 - lam) * x.flip(0)
+                    out_ = net(x)
                     loss = lam * criterion(out_, y) + (1 - lam) * criterion(out_, y.flip(0))
                 else:
                     out_ = net(x)
                     loss = criterion(out_, y)
+                if teachers is not None:
+                    if len(batch) > 2:  # cached: the targets of the whole image (mixed as the images were)
+                        t = batch[2] if lam == 1.0 else lam * batch[2] + (1 - lam) * batch[2].flip(0)
+                    else:
+                        t = teachers.logits(x)
+                    loss = (1 - cfg.distill_alpha) * loss + cfg.distill_alpha * kd_loss(out_, t, cfg.distill_temperature)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -419,6 +449,8 @@ def fit(cfg: TrainConfig, resume: bool = False, progress: bool = True,
                 "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                 "world_size": dd.world, "torch": str(torch.__version__), "classes": cfg.classes, "subset": cfg.subset},
                 "parent": parent_info}
+            if distill_info is not None:
+                extra["distillation"] = distill_info
             man = _manifest(cfg, ds, model, acc, extra)
             payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                        "scheduler": {"step": step, "elapsed": elapsed}, "epoch": epoch + 1, "rng": _rng_state(device),

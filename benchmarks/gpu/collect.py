@@ -18,7 +18,7 @@ def main() -> None:
     ap.add_argument("runs", type=Path)
     ap.add_argument("out", type=Path)
     ap.add_argument("--max-weights-mb", type=float, default=12.0)
-    ap.add_argument("--weights-for", default="mobilenetv2_cifar,mobilenetv2_cifar_x0_5,mobilenetv2_paper",
+    ap.add_argument("--weights-for", default="mobilenetv2_cifar,mobilenetv2_cifar_x0_5,mobilenetv2_paper,mobilenetv2_paper_kd",
                     help="runs whose best.pt comes back as weights (the others: results only)")
     ap.add_argument("--part-mb", type=int, default=15)
     a = ap.parse_args()

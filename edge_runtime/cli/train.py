@@ -5,6 +5,7 @@ Examples:
   edge-runtime train --config train/configs/recipes/mobilenetv2_paper.yaml --out runs/mnv2p
   edge-runtime train --out runs/mnv2p --resume                 # continue an interrupted run exactly
   edge-runtime train --model mobilenetv2_paper --init-from runs/c100/best.pt --freeze backbone --unfreeze-at 5
+  edge-runtime train --model mobilenetv2_paper --teacher big.pt --teacher other.pt --distill-targets cached
   torchrun --nproc_per_node 2 -m edge_runtime train ...          # DistributedDataParallel (gloo on CPU)
 
 Precedence: built-in defaults < --config YAML (same keys as the flags, with underscores) < flags.
@@ -59,6 +60,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--init-from", metavar="PARENT.pt", help="start from a parent checkpoint; the head is replaced")
     g.add_argument("--freeze", help="none | backbone | until:<stage>")
     g.add_argument("--unfreeze-at", type=int, metavar="EPOCH", help="train everything from this epoch on (1-based)")
+    g = p.add_argument_group("knowledge distillation")
+    g.add_argument("--teacher", dest="teachers", action="append", metavar="TEACHER.pt",
+                   help="learn from this trained checkpoint too (same dataset and classes); repeat for an ensemble")
+    g.add_argument("--distill-alpha", type=float, metavar="A",
+                   help="loss = (1-A) * label loss + A * T^2 * KL(teacher || student) (default 0.9)")
+    g.add_argument("--distill-temperature", type=float, metavar="T", help="softmax temperature (default 4)")
+    g.add_argument("--distill-targets", choices=["online", "cached"],
+                   help="online: teachers see every augmented batch (exact; default); cached: teachers run once on "
+                        "each image and its mirror before training (crop/cutout unseen; far cheaper on a CPU)")
     g = p.add_argument_group("run")
     g.add_argument("--config", metavar="YAML", help="YAML with the same keys; flags override it")
     g.add_argument("--seed", type=int)
@@ -75,7 +85,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 _FLAG_KEYS = ("model", "dataset", "data_dir", "download", "classes", "subset", "epochs", "batch_size", "time_budget",
               "optimizer", "lr", "momentum", "weight_decay", "schedule", "warmup_epochs", "label_smoothing", "mixup",
-              "cutout", "init_from", "freeze", "unfreeze_at", "seed", "device", "compile", "amp", "channels_last", "eval_every", "out")
+              "cutout", "init_from", "freeze", "unfreeze_at", "teachers", "distill_alpha", "distill_temperature",
+              "distill_targets", "seed", "device", "compile", "amp", "channels_last", "eval_every", "out")
 
 
 def run(args: argparse.Namespace) -> int:
