@@ -40,15 +40,15 @@ def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) ->
     return F.kl_div(log_p, log_q, reduction="batchmean", log_target=True) * (t * t)
 
 
-class Teachers:
-    """One or more trained checkpoints whose averaged logits are the soft targets."""
+class Teachers(nn.Module):
+    """One or more trained checkpoints whose averaged logits are the soft targets (an ensemble module)."""
 
     def __init__(self, paths: Sequence[str], class_names: Sequence[str], mean: Sequence[float], std: Sequence[float],
                  device: torch.device, channels_last: bool = True) -> None:
         if not paths:
             raise EdgeRuntimeError("distillation needs at least one teacher checkpoint (--teacher PATH)")
-        self.device = device
-        self.models: List[nn.Module] = []
+        super().__init__()
+        self.models = nn.ModuleList()
         self.info: List[Dict[str, Any]] = []
         for p in paths:
             path = Path(p)
@@ -78,13 +78,13 @@ class Teachers:
             self.info.append({"path": str(path), "sha256": sha256_file(path), "model": man["model"]["name"],
                               "top1": man.get("accuracy", {}).get("top1")})
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The ensemble's logits for a normalized batch (float32)."""
+        return torch.stack([m(x).float() for m in self.models]).mean(0)
+
     @torch.no_grad()
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """The ensemble's logits for a normalized batch (float32)."""
-        out = self.models[0](x).float()
-        for m in self.models[1:]:
-            out = out + m(x).float()
-        return out / len(self.models)
+        return self(x)
 
     @torch.no_grad()
     def cache(self, loader: Any, progress: bool = True) -> torch.Tensor:

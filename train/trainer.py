@@ -298,9 +298,7 @@ def fit(cfg: TrainConfig, resume: bool = False, progress: bool = True,
         teachers = Teachers(cfg.teachers, ds.class_names, ds.mean, ds.std, device, channels_last=use_cl)
         distill_info = {"teachers": teachers.info, "alpha": cfg.distill_alpha, "temperature": cfg.distill_temperature,
                         "targets": cfg.distill_targets}
-        with torch.no_grad():
-            tl = torch.cat([teachers.logits(x).cpu() for x, _ in test_loader])
-        ev_t = summarize(tl, torch.as_tensor(test_split.labels, dtype=torch.long))
+        ev_t = summarize(*predict(teachers, test_loader, device, cfg.amp))
         distill_info["teachers_test_top1"] = ev_t["top1"]
         if dd.main:
             print("distilling from %d teacher(s): test top-1 %.2f %% (first 1000: %s)" % (
