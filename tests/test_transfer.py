@@ -55,3 +55,46 @@ def test_frozen_batchnorm_stays_in_eval_mode():
     m.train()
     apply_freeze(m, "until:layer1", get_entry("resnet34"), set_mode_only=True)
     assert not m.bn1.training and not m.layer1[0].bn1.training and m.layer2[0].bn1.training
+
+
+@pytest.fixture(scope="module")
+def cifar10_parent(cifar10_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("parent10")
+    fit(TrainConfig(model="lenet5", data_dir=str(cifar10_dir), epochs=1, batch_size=64, subset=256, device="cpu",
+                    out=str(out)), progress=False)
+    return out / "best.pt"
+
+
+def test_parent_of_the_same_classes_keeps_its_head(cifar10_parent):
+    from train.transfer import load_parent
+
+    before = checkpoint.load(cifar10_parent)
+    names = before["manifest"]["dataset"]["class_names"]
+    entry = get_entry("lenet5")
+    torch.manual_seed(123)
+    same = create_model("lenet5", num_classes=10)
+    info = load_parent(same, cifar10_parent, "lenet5", entry.head, names)
+    assert info["head"] == "kept"
+    for k, v in before["model"].items():
+        assert torch.equal(same.state_dict()[k], v), k
+    # the same ten classes in another order are other classes: the head is not copied
+    torch.manual_seed(123)
+    other = create_model("lenet5", num_classes=10)
+    fresh = other.state_dict()["classifier.5.weight"].clone()
+    info = load_parent(other, cifar10_parent, "lenet5", entry.head, names[::-1])
+    assert info["head"] == "new"
+    assert torch.equal(other.state_dict()["classifier.5.weight"], fresh)
+    assert not torch.equal(fresh, before["model"]["classifier.5.weight"])
+    assert torch.equal(other.state_dict()["features.0.weight"], before["model"]["features.0.weight"])
+
+
+def test_fine_tune_on_the_same_classes_records_the_kept_head(cifar10_parent, cifar10_dir, tmp_path):
+    out = tmp_path / "ft"
+    fit(TrainConfig(model="lenet5", data_dir=str(cifar10_dir), epochs=1, batch_size=64, subset=256, device="cpu",
+                    init_from=str(cifar10_parent), out=str(out)), progress=False)
+    assert mf.read(out / "manifest.json")["parent"]["head"] == "kept"
+    out = tmp_path / "vehicles"
+    fit(TrainConfig(model="lenet5", data_dir=str(cifar10_dir), epochs=1, batch_size=64, device="cpu",
+                    classes=["airplane", "automobile", "ship", "truck"], init_from=str(cifar10_parent), out=str(out)),
+        progress=False)
+    assert mf.read(out / "manifest.json")["parent"]["head"] == "new"

@@ -51,7 +51,7 @@ class TrainConfig:
     crop_padding: int = 4
     flip: bool = True
     # transfer learning
-    init_from: Optional[str] = None                              # parent checkpoint; its head is replaced
+    init_from: Optional[str] = None                              # parent checkpoint; head replaced unless same classes
     freeze: str = "none"                                         # none | backbone | until:<stage>
     unfreeze_at: Optional[int] = None                            # epoch (1-based) at which everything trains
     # knowledge distillation (train/distill.py)

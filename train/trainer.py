@@ -279,7 +279,7 @@ def fit(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     macs = count_macs(model)
     parent_info = None
     if cfg.init_from:
-        parent_info = load_parent(model, Path(cfg.init_from), cfg.model, entry.head)
+        parent_info = load_parent(model, Path(cfg.init_from), cfg.model, entry.head, ds.class_names)
     apply_freeze(model, cfg.freeze, entry)
     use_cl = cfg.channels_last  # faster on CPU too: 1.1-2.3x per model here (benchmarks/training.md)
     model = model.to(device, memory_format=torch.channels_last if use_cl else torch.contiguous_format)

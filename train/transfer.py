@@ -1,15 +1,19 @@
 """Transfer learning (the paper's section IV.E): a parent checkpoint into a child model.
 
 The parent (say CIFAR-100) and the child (say CIFAR-10) share the architecture; the child
-gets a new classifier head. ``--freeze backbone`` trains only the head, ``until:<stage>``
-freezes every parameter up to and including that stage (names from ``edge-runtime models``),
-and ``--unfreeze-at E`` lets everything train from epoch E on, as the paper froze and then
-unfroze the last blocks. Frozen BatchNorm layers stay in eval mode so their statistics hold.
+gets a new classifier head, unless the parent was trained on exactly the child's classes (same
+names, same order): then the head is kept too and the run continues training the parent (a
+fine-tune: a longer schedule, or distillation on top of a finished run).
+
+``--freeze backbone`` trains only the head, ``until:<stage>`` freezes every parameter up to and
+including that stage (names from ``edge-runtime models``), and ``--unfreeze-at E`` lets everything
+train from epoch E on, as the paper froze and then unfroze the last blocks. Frozen BatchNorm
+layers stay in eval mode so their statistics hold.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional, Sequence
 
 import torch.nn as nn
 
@@ -19,25 +23,32 @@ from edge_runtime.fsio import sha256_file
 from . import checkpoint
 
 
-def load_parent(model: nn.Module, path: Path, model_name: str, head: str) -> Dict[str, Any]:
-    """Copy every parent weight except the head into ``model``; returns what the manifest records."""
+def load_parent(model: nn.Module, path: Path, model_name: str, head: str,
+                class_names: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    """Copy the parent's weights into ``model``; returns what the manifest records.
+
+    The head is copied only when the parent's class names equal ``class_names`` (same order);
+    otherwise the child keeps its freshly initialized head.
+    """
     ck = checkpoint.load(path)
     pman = ck["manifest"]
     if pman["model"]["name"] != model_name:
         raise EdgeRuntimeError("parent %s is a %s, but this run trains a %s; transfer needs the same architecture "
                                "(use --model %s or another parent)" % (path, pman["model"]["name"], model_name,
                                                                        pman["model"]["name"]))
-    state = {k: v for k, v in ck["model"].items() if not (k == head or k.startswith(head + "."))}
+    keep_head = class_names is not None and list(pman["dataset"].get("class_names", [])) == list(class_names)
+    state = {k: v for k, v in ck["model"].items() if keep_head or not (k == head or k.startswith(head + "."))}
     own = model.state_dict()
     mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
     if mismatched:
         raise EdgeRuntimeError("parent %s has other shapes for %s; it was built with other model options" % (path, ", ".join(mismatched[:3])))
     missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not (k == head or k.startswith(head + "."))]
+    missing = [k for k in missing if keep_head or not (k == head or k.startswith(head + "."))]
     if missing or unexpected:
         raise EdgeRuntimeError("parent %s does not fit %s (missing %s, unexpected %s)" % (path, model_name, missing[:3], unexpected[:3]))
     return {"path": str(path), "sha256": sha256_file(path), "dataset": pman["dataset"]["name"],
-            "num_classes": pman["dataset"]["num_classes"], "accuracy": pman.get("accuracy", {}).get("top1")}
+            "num_classes": pman["dataset"]["num_classes"], "accuracy": pman.get("accuracy", {}).get("top1"),
+            "head": "kept" if keep_head else "new"}
 
 
 def _frozen_prefixes(model: nn.Module, spec: str, entry: Any) -> list:

@@ -57,7 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mixup", type=float, metavar="ALPHA", help="mixup Beta(alpha, alpha); 0 = off")
     g.add_argument("--cutout", type=int, metavar="PIXELS", help="cutout square side; 0 = off")
     g = p.add_argument_group("transfer learning")
-    g.add_argument("--init-from", metavar="PARENT.pt", help="start from a parent checkpoint; the head is replaced")
+    g.add_argument("--init-from", metavar="PARENT.pt",
+                   help="start from a parent checkpoint; its head is replaced unless it has exactly these classes")
     g.add_argument("--freeze", help="none | backbone | until:<stage>")
     g.add_argument("--unfreeze-at", type=int, metavar="EPOCH", help="train everything from this epoch on (1-based)")
     g = p.add_argument_group("knowledge distillation")
