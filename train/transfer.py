@@ -37,13 +37,17 @@ def load_parent(model: nn.Module, path: Path, model_name: str, head: str,
                                "(use --model %s or another parent)" % (path, pman["model"]["name"], model_name,
                                                                        pman["model"]["name"]))
     keep_head = class_names is not None and list(pman["dataset"].get("class_names", [])) == list(class_names)
-    state = {k: v for k, v in ck["model"].items() if keep_head or not (k == head or k.startswith(head + "."))}
+
+    def copied(k: str) -> bool:
+        return keep_head or not (k == head or k.startswith(head + "."))
+
+    state = {k: v for k, v in ck["model"].items() if copied(k)}
     own = model.state_dict()
     mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
     if mismatched:
         raise EdgeRuntimeError("parent %s has other shapes for %s; it was built with other model options" % (path, ", ".join(mismatched[:3])))
     missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if keep_head or not (k == head or k.startswith(head + "."))]
+    missing = [k for k in missing if copied(k)]
     if missing or unexpected:
         raise EdgeRuntimeError("parent %s does not fit %s (missing %s, unexpected %s)" % (path, model_name, missing[:3], unexpected[:3]))
     return {"path": str(path), "sha256": sha256_file(path), "dataset": pman["dataset"]["name"],
