@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import platform
+import subprocess
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -171,6 +173,41 @@ def check_hash(artifact: PathLike, manifest: Dict[str, Any]) -> None:
     if got != want:
         raise EdgeRuntimeError("%s does not match its manifest (sha256 %s..., manifest says %s...); the file was changed "
                                "after export: re-export it or restore the matching manifest" % (artifact, got[:12], want[:12]))
+
+
+_CODE_VERSION: Optional[Dict[str, Any]] = None
+
+
+def code_version(refresh: bool = False) -> Dict[str, Any]:
+    """The code that produced an artifact: ``{"version", "commit", "dirty"}`` (stdlib only, Python 3.8).
+
+    ``commit`` is the git HEAD of the checkout this package was imported from and ``dirty`` whether
+    tracked files differ from it (untracked files are ignored); both are ``None`` for an installed
+    wheel or when git is missing. The git repository must be the package's own checkout (a ``.git``
+    beside ``edge_runtime/``), never one that merely encloses a virtual environment. The answer is
+    computed once per process (``refresh=True`` asks git again).
+    """
+    global _CODE_VERSION
+    if _CODE_VERSION is not None and not refresh:
+        return dict(_CODE_VERSION)
+    from . import __version__
+
+    out: Dict[str, Any] = {"version": __version__, "commit": None, "dirty": None}
+    root = Path(__file__).resolve().parent.parent
+    if (root / ".git").exists():
+        env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C")
+        base = ["git", "--git-dir", str(root / ".git"), "--work-tree", str(root)]
+        try:
+            head = subprocess.run(base + ["rev-parse", "HEAD"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                  env=env, timeout=10, check=True, universal_newlines=True).stdout.strip()
+            status = subprocess.run(base + ["status", "--porcelain", "--untracked-files=no"], stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, env=env, timeout=30, check=True,
+                                    universal_newlines=True).stdout
+            out["commit"], out["dirty"] = head or None, bool(status.strip())
+        except (OSError, subprocess.SubprocessError):
+            pass
+    _CODE_VERSION = out
+    return dict(out)
 
 
 def class_names(manifest: Dict[str, Any]) -> List[str]:
