@@ -142,6 +142,10 @@ class Decision:
     frame_age_s: Optional[float] = None
     latency_s: Optional[float] = None
     detail: str = ""
+    #: the source's index of the frame behind this decision (None for decisions made without a frame)
+    frame_index: Optional[int] = None
+    #: for a file source: the frame's time in the media, seconds from its start
+    media_time_s: Optional[float] = None
 
     @property
     def failsafe(self) -> bool:
@@ -165,6 +169,8 @@ class Decision:
             "frame_age_ms": r(None if self.frame_age_s is None else self.frame_age_s * 1e3, 3),
             "latency_ms": r(None if self.latency_s is None else self.latency_s * 1e3, 3),
             "detail": self.detail,
+            "frame": self.frame_index, "t_capture": r(self.t_capture, 6),
+            "media_ms": r(None if self.media_time_s is None else self.media_time_s * 1e3, 3),
         }
 
     def summary(self) -> str:
@@ -263,6 +269,7 @@ class Policy:
         self._last: Optional[Decision] = None
         self._seq = 0
         self._counts: Dict[str, int] = {}
+        self._frame: Tuple[Optional[int], Optional[float]] = (None, None)  # (index, media time) of the frame now decided
 
     @property
     def current(self) -> Optional[Decision]:
@@ -340,7 +347,8 @@ class Policy:
 
     # ------------------------------------------------------------------------------------ entry points
     def decide(self, probs: Optional[np.ndarray], t: float, frame_age_s: Optional[float] = None,
-               latency_s: Optional[float] = None, error: Optional[str] = None) -> Decision:
+               latency_s: Optional[float] = None, error: Optional[str] = None, frame_index: Optional[int] = None,
+               media_time_s: Optional[float] = None) -> Decision:
         """The decision for one frame.
 
         ``probs``: class probabilities, shape ``(C,)`` or ``(1, C)`` (None with ``error``).
@@ -348,9 +356,12 @@ class Policy:
         ``frame_age_s``: how old the frame was when the loop took it from the source.
         ``latency_s``: capture to now (what ``deadline_ms`` bounds).
         ``error``: the inference error's text, if inference failed.
+        ``frame_index`` / ``media_time_s``: which frame this is (the source's index; a file's media time); copied
+        into the decision so events can be lined up with the video.
         """
         if self._final is not None:
             return self._repeat(self._final, t)
+        self._frame = (frame_index, media_time_s)
         self._begin(t)
         if self._reset_requested:  # fresh evidence from here: a STOP still in view latches again
             self._reset_requested = False
@@ -407,6 +418,7 @@ class Policy:
         ``source_timeout_ms``; otherwise the current decision again (``changed`` False)."""
         if self._final is not None:
             return self._repeat(self._final, t)
+        self._frame = (None, None)
         self._begin(t)
         ref = self._last_frame_t if self._last_frame_t is not None else self._t0
         assert ref is not None
@@ -423,6 +435,7 @@ class Policy:
             raise ValueError("shutdown reason must be one of %s, got %r" % ([r.value for r in _FINAL_REASONS], reason))
         if self._final is not None:
             return self._repeat(self._final, t)
+        self._frame = (None, None)
         self._final = self._emit(Action.STOP, reason, t, detail=detail)
         return self._final
 
@@ -485,7 +498,7 @@ class Policy:
         changed = prev is None or key != (prev.action, prev.latched, prev.reason if prev.reason.failsafe else None)
         self._seq += 1
         d = Decision(action, reason, t, self._seq, changed, self._latched, rule, score, class_name, confidence,
-                     frame_age_s, latency_s, detail)
+                     frame_age_s, latency_s, detail, self._frame[0], self._frame[1])
         self._counts[reason.value] = self._counts.get(reason.value, 0) + 1
         self._last = d
         return d

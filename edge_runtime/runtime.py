@@ -449,7 +449,8 @@ class Runtime:
             with self._lock:
                 self._busy_since = None
                 d = pol.decide(probs, t_inf, frame_age_s=t_read - frame.t_capture,
-                               latency_s=t_inf - frame.t_capture, error=err)
+                               latency_s=t_inf - frame.t_capture, error=err, frame_index=frame.index,
+                               media_time_s=frame.media_time_s)
                 t_pol = clock()
                 self.sinks.emit(d)
             t_sink = clock()

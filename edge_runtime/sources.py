@@ -85,6 +85,8 @@ class Frame:
     tensor: Any = None
     error: Optional[str] = None
     transform_s: float = 0.0
+    #: a file's frames: the frame's time in the media (seconds from the start of the file; restarts on loop)
+    media_time_s: Optional[float] = None
 
 
 class SourceState(str, enum.Enum):
@@ -282,7 +284,8 @@ class Source:
             log.exception("%s: grabber thread crashed", self.uri)
             self._finish(SourceState.FAILED, "grabber crashed: %s: %s" % (type(exc).__name__, exc))
 
-    def _publish(self, image: np.ndarray, t_capture: Optional[float] = None) -> bool:
+    def _publish(self, image: np.ndarray, t_capture: Optional[float] = None,
+                 media_time_s: Optional[float] = None) -> bool:
         """Hand a frame to read(): replace an unread one (live) or wait for the slot (lossless).
         Returns False when the source is closing."""
         t = time.monotonic() if t_capture is None else t_capture
@@ -296,7 +299,8 @@ class Source:
                 error = " ".join(("%s: %s" % (type(exc).__name__, exc)).split())  # one line (cv2 errors have several)
             spent = time.monotonic() - t0
         with self._cond:
-            frame = Frame(image=image, t_capture=t, index=self._index, tensor=tensor, error=error, transform_s=spent)
+            frame = Frame(image=image, t_capture=t, index=self._index, tensor=tensor, error=error, transform_s=spent,
+                          media_time_s=media_time_s)
             self._index += 1
             self._stats.grabbed += 1
             if not self.live:
@@ -377,6 +381,7 @@ class CaptureSource(Source):
         self.live = kind != "file" or opts.rate is not None
         self._cap: Any = None
         self._expected = 0
+        self._media_fps = 0.0  # a file's frame rate, for each frame's media time
 
     def describe(self) -> str:
         size = " %dx%d" % (self.opts.width, self.opts.height) if self.opts.width and self.opts.height else ""
@@ -461,6 +466,7 @@ class CaptureSource(Source):
         if self.kind == "file":
             cv2 = _import_cv2(self.uri)
             self._expected = int(max(0.0, cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0))
+            self._media_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
 
     def _post(self, img: np.ndarray) -> np.ndarray:
         if img.ndim == 2:  # a grey camera
@@ -490,7 +496,8 @@ class CaptureSource(Source):
                 if ok and img is not None:
                     backoff = opts.reconnect_initial_ms / 1e3
                     n_pass += 1
-                    if not self._publish(self._post(img)):
+                    media = (n_pass - 1) / self._media_fps if self._media_fps else None  # constant-rate files
+                    if not self._publish(self._post(img), media_time_s=media):
                         break
                     if self.kind == "file":
                         next_t = self._pace(opts.rate, next_t)
