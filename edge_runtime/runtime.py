@@ -44,7 +44,7 @@ decoded and preprocessed on one core while frame N is in inference on the other;
 inference, the policy and the hand-over to sinks. The preprocess stage is still timed (in the grabber) and
 still counts in capture->decision.
 
-Metrics: per-stage times (capture->read, preprocess, infer, policy, sinks), decision latency from capture
+Metrics (:mod:`edge_runtime.metrics`): per-stage times (capture->read, preprocess, infer, policy, sinks), decision latency from capture
 to decision (p50/p90/p99), FPS, stale and dropped frames, deadline misses; kept in fixed-size ring
 buffers (the last 65536 frames), so memory does not grow with run time.
 """
@@ -65,6 +65,7 @@ from . import manifest as mf
 from .backends import Runner, runner_for
 from .config import RuntimeConfig, apply_overrides, load_config
 from .errors import EdgeRuntimeError
+from .metrics import STAGES, Metrics, RingBuffer, RingTable  # noqa: F401 - re-exported for old imports
 from .policy import Decision, Policy, Reason, softmax
 from .preprocess import Preprocessor
 from .sdnotify import Notifier
@@ -75,106 +76,11 @@ __all__ = ["Runtime", "load_model", "engine_for_onnx", "RingBuffer", "RingTable"
 
 log = logging.getLogger(__name__)
 
-#: the loop's stages, in order; each is timed per frame
-STAGES = ("capture->read", "preprocess", "infer", "policy", "sinks")
 #: ``--backend`` names (``auto``: by the artifact's type)
 BACKENDS = ("auto", "onnxruntime", "tensorrt", "torch")
 _SUFFIX_BACKEND = {".onnx": "onnxruntime", ".pt": "torch", ".pth": "torch", ".engine": "tensorrt", ".plan": "tensorrt"}
 
 FrameObserver = Callable[[Frame, Decision], None]
-
-
-# ------------------------------------------------------------------------------------------------ metrics
-class RingTable:
-    """Rows of float samples (one row per frame), the last ``capacity`` rows in one preallocated 2D array (constant
-    memory however long the run), so the loop records a frame's numbers with a single assignment. :meth:`column`
-    is a read-only :class:`RingBuffer` view of one column."""
-
-    def __init__(self, columns: Sequence[str], capacity: int = 1 << 16) -> None:
-        self.columns = tuple(columns)
-        self._a = np.zeros((int(capacity), len(self.columns)), np.float64)
-        self._n = 0
-
-    def add(self, row: Sequence[float]) -> None:
-        self._a[self._n % len(self._a)] = row
-        self._n += 1
-
-    def __len__(self) -> int:
-        return min(self._n, len(self._a))
-
-    def column(self, name: str) -> "RingBuffer":
-        return RingBuffer(_table=self, _column=self.columns.index(name))
-
-
-class RingBuffer:
-    """The last ``capacity`` float samples (a one-column :class:`RingTable`), or a read-only view of one column of
-    a table (``RingTable.column``)."""
-
-    def __init__(self, capacity: int = 1 << 16, _table: Optional[RingTable] = None, _column: int = 0) -> None:
-        self._own = _table is None
-        self._table = RingTable(("x",), capacity) if _table is None else _table
-        self._j = _column
-
-    def add(self, x: float) -> None:
-        if not self._own:
-            raise TypeError("a RingTable column is read-only: add whole rows with RingTable.add")
-        self._table.add((x,))
-
-    def __len__(self) -> int:
-        return len(self._table)
-
-    @property
-    def total(self) -> int:
-        """Samples ever added (``len`` counts only those still held)."""
-        return self._table._n
-
-    def values(self) -> np.ndarray:
-        return self._table._a[:len(self), self._j].copy()
-
-    def summary(self, scale: float = 1e3) -> Dict[str, float]:
-        """mean, p50, p90, p99 and max of the held samples, times ``scale`` (seconds -> ms by default)."""
-        v = self.values() * scale
-        if not len(v):
-            return {}
-        p50, p90, p99 = np.percentile(v, [50, 90, 99])
-        return {"mean": float(v.mean()), "p50": float(p50), "p90": float(p90), "p99": float(p99), "max": float(v.max()),
-                "n": int(len(v))}
-
-
-#: the columns of Metrics.table: the stages, then capture -> decision
-_COLUMNS = STAGES + ("capture->decision",)
-
-
-@dataclasses.dataclass
-class Metrics:
-    """What the loop measured. Times in seconds on ``time.monotonic()``."""
-
-    #: one row per decided frame: the stage times and capture -> decision (:data:`_COLUMNS`)
-    table: RingTable = dataclasses.field(default_factory=lambda: RingTable(_COLUMNS))
-    frames: int = 0
-    polls: int = 0
-    watchdog_ticks: int = 0
-    observer_errors: int = 0
-    t_start: Optional[float] = None
-    t_first_frame: Optional[float] = None
-    t_last_frame: Optional[float] = None
-
-    @property
-    def stages(self) -> Dict[str, RingBuffer]:
-        """Per-stage times (views of :attr:`table`)."""
-        return {s: self.table.column(s) for s in STAGES}
-
-    @property
-    def latency(self) -> RingBuffer:
-        """capture -> decision made (what ``deadline_ms`` bounds)."""
-        return self.table.column("capture->decision")
-
-    @property
-    def fps(self) -> float:
-        """Frames decided per second between the first and the last decided frame."""
-        if self.frames < 2 or self.t_first_frame is None or self.t_last_frame is None:
-            return 0.0
-        return (self.frames - 1) / max(1e-9, self.t_last_frame - self.t_first_frame)
 
 
 # ------------------------------------------------------------------------------------------------- models
