@@ -1,0 +1,175 @@
+"""Report shape and its renderings: the terminal table, markdown, CSV, JSON and a PNG."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+from ..fsio import PathLike, write_bytes_atomic, write_json_atomic, write_text_atomic
+
+FORMAT = "edge-runtime.bench/1"
+#: the terminal/CSV/markdown columns (Ultralytics' benchmark columns, plus p99 and peak memory)
+COLUMNS = ("format", "status", "size_mb", "accuracy", "ms_per_image", "fps", "p99_ms", "peak_rss_mb")
+NA = "not available here"
+
+
+def make_report(mode: str, command: str, ev: Dict[str, Any], resources: Dict[str, Any], rows: List[Dict[str, Any]],
+            details: Dict[str, Any], settings: Dict[str, Any]) -> Dict[str, Any]:
+    ev = dict(ev)
+    ev["loadavg_end"] = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+    return {"format": FORMAT, "mode": mode, "command": command, "evidence": ev, "settings": settings,
+            "resources": resources, "rows": rows, "details": details, "warnings": list(ev.get("warnings", []))}
+
+
+def _cell(key: str, v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        if key == "fps":
+            return "%.1f" % v
+        if key in ("size_mb", "peak_rss_mb"):
+            return "%.1f" % v if key == "peak_rss_mb" else "%.2f" % v
+        if key == "accuracy":
+            return "%.2f" % v
+        return "%.3f" % v
+    return str(v)
+
+
+HEADERS = {"format": "format", "status": "status", "size_mb": "size MB", "accuracy": "accuracy %",
+           "ms_per_image": "ms/image", "fps": "FPS", "p99_ms": "p99 ms/image", "peak_rss_mb": "peak RSS MB"}
+
+
+def format_table(rep: Dict[str, Any]) -> str:
+    """The terminal table (Ultralytics' benchmark columns plus p99 and peak memory)."""
+    cells = [[HEADERS[c] for c in COLUMNS]] + [[_cell(c, r.get(c)) for c in COLUMNS] for r in rep["rows"]]
+    cells = [[c if len(c) <= 60 else c[:57] + "..." for c in row] for row in cells]
+    w = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+    lines = ["  ".join(c.ljust(w[i]) if i < 2 else c.rjust(w[i]) for i, c in enumerate(row)) for row in cells]
+    lines.insert(1, "  ".join("-" * x for x in w))
+    return "\n".join(lines)
+
+
+def _md_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> List[str]:
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(str(c).replace("|", "/") for c in r) + " |" for r in rows]
+    return out
+
+
+def to_markdown(rep: Dict[str, Any]) -> str:
+    ev = rep["evidence"]
+    out = ["# edge-runtime bench %s" % rep["mode"], "", "Command: `%s`" % (rep["command"] or "(library call)"), ""]
+    extra = ("params", "macs", "rss_growth_mb") if rep["mode"] == "compare" else ()
+    heads = [HEADERS[c] for c in COLUMNS] + [{"params": "params M", "macs": "MACs M",
+                                              "rss_growth_mb": "RSS added MB"}[e] for e in extra]
+    body = []
+    for r in rep["rows"]:
+        body.append([_cell(c, r.get(c)) for c in COLUMNS] + ["-" if r.get(e) is None else "%.2f" % (
+            r[e] / (1.0 if e == "rss_growth_mb" else 1e6)) for e in extra])
+    out += _md_table(heads, body)
+    d = rep["details"]
+    if rep["mode"] == "engine":
+        out += ["", "## Latency per call (ms)", ""]
+        out += _md_table(["batch", "n", "min", "mean", "median", "p90", "p95", "p99", "max", "images/s"], [
+            [b, s["n"]] + ["%.3f" % s[k] for k in ("min_ms", "mean_ms", "median_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")]
+            + ["%.1f" % s["throughput_ips"]] for b, s in d["per_batch"].items()])
+        if "vs_bare" in d:
+            v = d["vs_bare"]
+            out += ["", "## Runner overhead vs bare InferenceSession.run", "",
+                    "Runner median %.4f ms, bare %.4f ms: overhead %+.4f ms (%+.2f %%; mean %+.4f ms); allowed %.3f ms: "
+                    "goal %s. %s." % (v["runner"]["median_ms"], v["bare"]["median_ms"], v["overhead_median_ms"],
+                                      v["overhead_median_pct"], v["overhead_mean_ms"], v["allowed_ms"],
+                                      "met" if v["goal_met"] else "NOT met", v["method"])]
+        if "tensorrt" in d:
+            out += ["", "TensorRT: %s." % d["tensorrt"]]
+    if rep["mode"] == "e2e":
+        out += ["", "Headline: %s; achieved %.1f FPS, source %s FPS; stale %d, dropped %d, deadline misses %d; "
+                "p90 / (preprocess p90 + infer p90) = %s." % (
+                    d["headline"], d["achieved_fps"], "-" if d["source_fps"] is None else "%g" % d["source_fps"],
+                    d["stale_frames"], d["dropped_frames"], d["deadline_misses"],
+                    "-" if d["e2e_over_preprocess_infer"] is None else "%.2f" % d["e2e_over_preprocess_infer"]), ""]
+        stages = list(d["stages_ms"].items()) + [("capture->decision", {
+            "mean": d["decision_latency_ms"]["mean_ms"], "p50": d["decision_latency_ms"]["p50_ms"],
+            "p90": d["decision_latency_ms"]["p90_ms"], "p99": d["decision_latency_ms"]["p99_ms"],
+            "max": d["decision_latency_ms"]["max_ms"]})]
+        out += _md_table(["stage (ms)", "mean", "p50", "p90", "p99", "max"], [
+            [k] + ["%.3f" % s[q] for q in ("mean", "p50", "p90", "p99", "max")] for k, s in stages if s])
+    for sp in d.get("speedup_vs_pytorch_eager", []):
+        out += ["", "PyTorch eager / ONNX Runtime FP32 (%s): mean %.3f ms / %.3f ms = **%.1fx**; median %.3f / %.3f ms "
+                "= %.1fx (goal %s)." % (sp["model"], sp["pytorch_ms"], sp["onnxruntime_fp32_ms"], sp["ratio"],
+                                        sp["pytorch_median_ms"], sp["onnxruntime_fp32_median_ms"], sp["ratio_median"],
+                                        sp["goal"])]
+    res = rep["resources"]
+    out += ["", "## Resources", "", "Peak RSS %s MB (process peak %s MB); GPU memory: %s; power: %s." % (
+        res.get("peak_rss_mb"), res.get("process_peak_rss_mb"),
+        res.get("gpu_memory_mb") if res.get("gpu_memory_mb") is not None else res.get("gpu_memory_note", "-"),
+        ("%.2f W, %.3f mJ/image" % (res["power_w"], res["energy_mj_per_image"] or 0)) if res.get("power_w")
+        else res.get("power_note"))]
+    out += ["", "## Evidence", ""]
+    keys = ("when", "cpu", "cores", "os", "python", "numpy", "opencv", "onnxruntime", "torch", "tensorrt", "cuda",
+            "gpu", "driver", "cpu_governor", "loadavg", "loadavg_end", "jetson")
+    out += _md_table(["field", "value"], [[k, json.dumps(ev.get(k)) if isinstance(ev.get(k), (list, dict)) else
+                                           ("-" if ev.get(k) is None else ev.get(k))] for k in keys])
+    if rep["warnings"]:
+        out += ["", "Warnings:", ""] + ["- %s" % w for w in rep["warnings"]]
+    return "\n".join(out) + "\n"
+
+
+def to_csv(rep: Dict[str, Any]) -> str:
+    keys = list(COLUMNS) + ["model", "artifact", "params", "macs", "batch", "mean_ms", "p50_ms", "p90_ms", "n",
+                            "accuracy_source"]
+    ev = rep["evidence"]
+    ekeys = ["cpu", "cores", "os", "python", "onnxruntime", "torch", "tensorrt", "loadavg"]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["mode"] + keys + ["evidence_" + k for k in ekeys])
+    for r in rep["rows"]:
+        w.writerow([rep["mode"]] + ["" if r.get(k) is None else r.get(k) for k in keys] +
+                   [" ".join(map(str, ev[k])) if isinstance(ev.get(k), list) else ev.get(k) for k in ekeys])
+    return buf.getvalue()
+
+
+def plot_png(rep: Dict[str, Any]) -> bytes:
+    """Accuracy vs ms per image (one labelled point per row); rows without accuracy are listed by latency only."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in rep["rows"] if r.get("ms_per_image") is not None]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    with_acc = [r for r in ok if r.get("accuracy") is not None]
+    if with_acc:
+        for r in with_acc:
+            ax.scatter(r["ms_per_image"], r["accuracy"], s=40)
+            ax.annotate(r["format"][:60], (r["ms_per_image"], r["accuracy"]), fontsize=7, xytext=(4, 4),
+                        textcoords="offset points")
+        ax.set_ylabel("top-1 accuracy (%)")
+    else:
+        ax.barh([r["format"][:40] for r in ok], [r["ms_per_image"] for r in ok])
+        ax.set_ylabel("(no accuracy known)")
+    ax.margins(x=0.25, y=0.15)
+    ax.set_xlabel("ms per image (mean)")
+    ev = rep["evidence"]
+    ax.set_title("edge-runtime bench %s: %s, %s cores, load %s" % (rep["mode"], str(ev.get("cpu"))[:40], ev.get("cores"),
+                                                                   (ev.get("loadavg") or ["-"])[0]), fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def write_outputs(rep: Dict[str, Any], out_dir: PathLike, stem: Optional[str] = None) -> List[str]:
+    """bench-<mode>.json/.csv/.md/.png in ``out_dir``, each written atomically."""
+    out = Path(out_dir)
+    stem = stem or "bench-%s" % rep["mode"]
+    files = [out / (stem + ext) for ext in (".json", ".csv", ".md", ".png")]
+    write_json_atomic(files[0], rep)
+    write_text_atomic(files[1], to_csv(rep))
+    write_text_atomic(files[2], to_markdown(rep))
+    write_bytes_atomic(files[3], plot_png(rep))
+    return [str(f) for f in files]
