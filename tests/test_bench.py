@@ -203,3 +203,18 @@ def test_vs_bare_and_split_need_their_backends(lenet_ckpt, lenet_onnx, capsys):
 def test_bench_without_mode_is_one_line(capsys):
     rc, _, err = run_cli(["bench"], capsys)
     _one_line_exit_2(rc, err)
+
+
+def test_command_line_is_the_one_helper_and_quotes_what_was_given(monkeypatch):
+    import argparse
+
+    from edge_runtime.cli._common import command_line
+
+    monkeypatch.setattr("sys.argv", ["/usr/bin/edge-runtime", "from", "sys.argv"])
+    assert command_line(["bench", "e2e", "a b.mp4"]) == "edge-runtime bench e2e 'a b.mp4'"
+    assert command_line() == "edge-runtime from sys.argv"
+    ns = argparse.Namespace(_command_line="edge-runtime eval x.onnx")
+    assert command_line(ns) == "edge-runtime eval x.onnx"  # what main() parsed, not sys.argv
+    assert command_line(argparse.Namespace()) == "edge-runtime from sys.argv"
+    monkeypatch.setattr("sys.argv", ["benchmarks/runtime_bench.py", "latency"])
+    assert command_line() == "python benchmarks/runtime_bench.py latency"

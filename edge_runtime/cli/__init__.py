@@ -12,6 +12,7 @@ The path, one subcommand per step (each has its own --help):
   edge-runtime eval ARTIFACT          accuracy, per-class, confusion matrix and latency of .pt/.onnx/.engine
   edge-runtime build-engine MODEL.onnx  TensorRT FP32/FP16/INT8 engine on the device (or CPU artifacts)
   edge-runtime run [SOURCE]           the robot's loop: camera/file -> model -> STOP/SLOW/GO (no args: the demo)
+  edge-runtime predict IMAGE          class, top-k and the policy's action per image (file, folder or glob)
   edge-runtime info                   this machine: Jetson/JetPack, TensorRT, CUDA, OpenCV; usable backends and sinks
   edge-runtime bench MODE ...         latency, FPS, memory and accuracy on this hardware, with the evidence
 
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import shlex
 import sys
 from typing import TYPE_CHECKING, List, Optional, Sequence
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 from .. import __version__
 from ..errors import EdgeRuntimeError
+from ._common import command_line
 
 #: subcommand -> module; each module has a docstring (its help), add_arguments(parser) and run(args) -> int.
 COMMANDS = {
@@ -43,6 +44,7 @@ COMMANDS = {
     "eval": "edge_runtime.cli.eval",
     "build-engine": "edge_runtime.cli.build_engine",
     "run": "edge_runtime.cli.run",
+    "predict": "edge_runtime.cli.predict",
     "info": "edge_runtime.cli.info",
     "bench": "edge_runtime.cli.bench",
 }
@@ -78,7 +80,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     argv = list(argv) if argv is not None else sys.argv[1:]
     args = parser.parse_args(argv)
-    args._command_line = " ".join(["edge-runtime"] + [shlex.quote(a) for a in argv])
+    args._command_line = command_line(argv)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2

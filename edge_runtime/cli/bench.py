@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not getattr(args, "mode", None):
         raise EdgeRuntimeError("bench needs a mode: engine, e2e or compare (see edge-runtime bench --help)")
-    cmd = getattr(args, "_command_line", None) or command_line()
+    cmd = command_line(args)
     threads = args.threads or None
     progress = not args.no_progress
     if args.mode == "engine":

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     res = build_engine(args.model, args.precision, args.calibrator, args.calib, args.workspace, args.timing_cache,
                        args.dla_core, args.version_compatible, args.out, args.backend, args.force, args.max_batch,
-                       args.data_dir, command_line())
+                       args.data_dir, command_line(args))
     for path, m in zip(res.paths, res.manifests):
         print("wrote %s (%s, %s) and its manifest" % (path, m["kind"], m["precision"]))
     for n in res.notes:

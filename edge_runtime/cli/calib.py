@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from ..manifest import sidecar_path
 
     if args.calib_command == "make":
-        out = calib.make(args.dataset, args.per_class, args.seed, args.data_dir, args.out, args.force, command_line())
+        out = calib.make(args.dataset, args.per_class, args.seed, args.data_dir, args.out, args.force, command_line(args))
         cs = calib.load(out)
         print("wrote %s (%d images, %d per class, seed %d, sha256 %s) and %s" % (
             out, len(cs), args.per_class, args.seed, cs.meta["sha256"][:16], sidecar_path(out)))

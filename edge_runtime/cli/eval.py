@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluate import evaluate
 
     res = evaluate(args.artifact, args.dataset, args.limit, args.data_dir, args.out, args.mean, args.std, args.labels,
-                   latency_iters=args.latency_iters, threads=args.threads, command=command_line())
+                   latency_iters=args.latency_iters, threads=args.threads, command=command_line(args))
     print("%s (%s, %s, %s): top-1 %s on %d %s test images; first 1000: %s" % (
         args.artifact, res["model"], res["precision"], res["backend"], pct(res["top1"]), res["n"], res["dataset"],
         pct(res["top1_first1000"])))

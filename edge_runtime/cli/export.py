@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from train.export import export_onnx
 
     res = export_onnx(args.checkpoint, args.out, opset=args.opset, dynamic_batch=args.dynamic_batch,
-                      data_dir=args.data_dir, parity_images=args.parity_images, force=args.force, command=command_line())
+                      data_dir=args.data_dir, parity_images=args.parity_images, force=args.force, command=command_line(args))
     par = res.manifest["parity"]
     print("wrote %s (%s)" % (res.path, res.sidecar))
     print("parity vs PyTorch on %d %s: max abs diff %.3g, top-1 agreement %.2f %% [%s]" % (

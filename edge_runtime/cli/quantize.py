@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from ..quantize import quantize
 
     res = quantize(args.model, args.target, args.method, args.calib, args.limit, args.data_dir, args.out, args.force,
-                   evaluate=not args.skip_eval, calib_limit=args.calib_images, command=command_line())
+                   evaluate=not args.skip_eval, calib_limit=args.calib_images, command=command_line(args))
     m = res.manifest
     q = m["quantization"]
     print("wrote %s (%s, %s%s; %.2f MB) and its manifest" % (res.path, m["precision"], q["target"],
