@@ -146,6 +146,11 @@ class Decision:
     frame_index: Optional[int] = None
     #: for a file source: the frame's time in the media, seconds from its start
     media_time_s: Optional[float] = None
+    #: with several cameras or ``regions:``: the camera and region whose decision this output is (None: the single
+    #: source, the whole frame) and every (camera, region)'s own latest decision (:mod:`edge_runtime.regions`)
+    camera: Optional[str] = None
+    region: Optional[str] = None
+    regions: Tuple["Decision", ...] = ()
 
     @property
     def failsafe(self) -> bool:
@@ -171,11 +176,17 @@ class Decision:
             "detail": self.detail,
             "frame": self.frame_index, "t_capture": r(self.t_capture, 6),
             "media_ms": r(None if self.media_time_s is None else self.media_time_s * 1e3, 3),
+            "camera": self.camera, "region": self.region,
+            "regions": [{"camera": d.camera, "region": d.region, "action": d.action.name, "reason": d.reason.value,
+                         "rule": d.rule, "score": r(d.score, 4), "class": d.class_name,
+                         "confidence": r(d.confidence, 4)} for d in self.regions],
         }
 
     def summary(self) -> str:
         """One human line: ``STOP rule animals 0.83 | dog 0.61 | 2.1 ms``."""
         parts = ["%-4s %s" % (self.action.name, self.reason.value)]
+        if self.camera is not None or self.region is not None:
+            parts[0] += " [%s]" % "/".join(x for x in (self.camera, self.region) if x is not None)
         if self.latched and self.reason is not Reason.LATCHED:
             parts[0] += " (latched)"
         if self.rule is not None and self.score is not None:
