@@ -5,32 +5,24 @@ optional module is imported here, lazily, one at a time; a module that is missin
 broken install, a wheel for another CUDA, Jetson.GPIO on a non-Jetson) is reported, never raised. Each
 missing piece comes with what to install: the JetPack apt package on a Jetson, the pip extra elsewhere.
 
-Only the standard library is imported at module level.
+The machine itself (CPU, OS, Jetson/L4T/JetPack, CUDA) is read by the ONE probe that every benchmark records as
+its evidence, :func:`edge_runtime.bench.probe.machine`. Only the standard library is imported at module level
+(that probe included).
 """
 from __future__ import annotations
 
 import importlib
 import json
 import os
-import platform
 import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-__all__ = ["collect", "format_text", "format_json", "parse_l4t_release", "jetpack_for_l4t"]
+from .bench.probe import dist_version as _dist_version
+from .bench.probe import jetpack_for_l4t, machine, parse_l4t_release, read_text
 
-#: L4T release -> JetPack release (NVIDIA's JetPack archive); unknown revisions fall back to the major line
-_JETPACK = {
-    (35, 1): "5.0.2", (35, 2): "5.1", (35, 3): "5.1.1", (35, 4): "5.1.2", (35, 5): "5.1.3", (35, 6): "5.1.4",
-    (36, 2): "6.0 DP", (36, 3): "6.0", (36, 4): "6.1/6.2",
-    (38, 2): "7.0",
-}
-_JETPACK_MAJOR = {32: "4.x", 34: "5.0 DP", 35: "5.x", 36: "6.x", 38: "7.x"}
-#: the oldest L4T edge-runtime supports: JetPack 5.1 (TensorRT 8.5, Python 3.8)
-MIN_L4T = (35, 2)
+__all__ = ["collect", "format_text", "format_json", "parse_l4t_release", "jetpack_for_l4t"]
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -44,81 +36,9 @@ def _try_import(name: str) -> Tuple[Any, Optional[str]]:
         return None, "broken (%s: %s)" % (type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
 
 
-def _dist_version(*names: str) -> Optional[str]:
-    try:
-        from importlib import metadata
-    except ImportError:  # pragma: no cover - Python < 3.8
-        return None
-    for n in names:
-        try:
-            return str(metadata.version(n))
-        except Exception:  # noqa: BLE001 - PackageNotFoundError, or a broken dist-info
-            continue
-    return None
-
-
-def _read(path: Path) -> Optional[str]:
-    try:
-        return path.read_text(errors="replace").replace("\x00", "").strip()
-    except OSError:
-        return None
-
-
-def _run(cmd: List[str], timeout: float = 5.0) -> Optional[str]:
-    if shutil.which(cmd[0]) is None and not Path(cmd[0]).is_file():
-        return None
-    try:
-        res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
-                             universal_newlines=True, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return res.stdout.strip() if res.returncode == 0 else None
-
-
-def parse_l4t_release(text: str) -> Optional[Tuple[int, int, int]]:
-    """``# R36 (release), REVISION: 4.0, GCID: ...`` -> (36, 4, 0); a dpkg version ``36.4.0-2024...`` too."""
-    m = re.search(r"R(\d+)\s*\(release\),\s*REVISION:\s*(\d+)(?:\.(\d+))?", text)
-    if m is None:
-        m = re.match(r"\s*(\d+)\.(\d+)(?:\.(\d+))?", text)
-    if m is None:
-        return None
-    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
-
-
-def jetpack_for_l4t(l4t: Tuple[int, int, int]) -> Optional[str]:
-    """The JetPack release of an L4T release (None if unknown). R36.4.x is JetPack 6.1 (36.4.0) or 6.2 (36.4.3+)."""
-    if l4t[:2] == (36, 4):
-        return "6.1" if l4t[2] < 3 else "6.2"
-    return _JETPACK.get(l4t[:2]) or _JETPACK_MAJOR.get(l4t[0])
-
-
-def _jetson(root: Path) -> Optional[Dict[str, Any]]:
-    model = _read(root / "proc/device-tree/model")
-    rel = _read(root / "etc/nv_tegra_release")
-    l4t = parse_l4t_release(rel) if rel else None
-    source = "/etc/nv_tegra_release" if l4t else None
-    if l4t is None and root == Path("/"):
-        ver = _run(["dpkg-query", "-W", "-f=${Version}", "nvidia-l4t-core"])
-        l4t = parse_l4t_release(ver) if ver else None
-        source = "dpkg nvidia-l4t-core" if l4t else None
-    if l4t is None and not (model and "jetson" in model.lower()):
-        return None
-    out: Dict[str, Any] = {"model": model, "l4t": "%d.%d.%d" % l4t if l4t else None, "l4t_source": source,
-                           "jetpack": jetpack_for_l4t(l4t) if l4t else None,
-                           "supported": bool(l4t and l4t[:2] >= MIN_L4T),
-                           "argus_socket": (root / "tmp/argus_socket").exists()}
-    return out
-
-
-def _os_name(root: Path) -> Optional[str]:
-    txt = _read(root / "etc/os-release") or ""
-    m = re.search(r'^PRETTY_NAME="?([^"\n]*)"?', txt, re.M)
-    return m.group(1) if m else None
-
-
 def _venv() -> Dict[str, Any]:
     in_venv = sys.prefix != getattr(sys, "base_prefix", sys.prefix)
-    cfg = _read(Path(sys.prefix) / "pyvenv.cfg") or ""
+    cfg = read_text(Path(sys.prefix) / "pyvenv.cfg") or ""
     m = re.search(r"include-system-site-packages\s*=\s*(\w+)", cfg)
     return {"venv": in_venv, "system_site_packages": (m.group(1).lower() == "true") if (in_venv and m) else None}
 
@@ -174,7 +94,8 @@ def _tensorrt(jetson: bool) -> Dict[str, Any]:
     return _pkg("ok", str(getattr(mod, "__version__", "?")), str(getattr(mod, "__file__", "") or ""))
 
 
-def _cuda(jetson: bool) -> Dict[str, Any]:
+def _cuda(jetson: bool, m: Dict[str, Any]) -> Dict[str, Any]:
+    """cuda-python and pycuda (importable?), and nvcc/toolkit versions from the machine probe ``m``."""
     out: Dict[str, Any] = {}
     mod, err = _try_import("cuda.bindings.runtime")
     if mod is None:
@@ -184,18 +105,7 @@ def _cuda(jetson: bool) -> Dict[str, Any]:
                           _pkg("missing" if err and err.startswith("missing") else "broken", None, err or "",
                                "pip install 'edge-runtime[trt]' (cuda-python matching your CUDA)"))
     out["pycuda"] = _probe("pycuda", ("pycuda",), "sudo apt install python3-pycuda" if jetson else "pip install pycuda")
-    nvcc = shutil.which("nvcc") or ("/usr/local/cuda/bin/nvcc" if Path("/usr/local/cuda/bin/nvcc").is_file() else None)
-    ver = _run([nvcc, "--version"]) if nvcc else None
-    m = re.search(r"release ([\d.]+)", ver or "")
-    out["nvcc"] = m.group(1) if m else None
-    toolkit = None
-    try:
-        toolkit = json.loads(Path("/usr/local/cuda/version.json").read_text())["cuda"]["version"]
-    except Exception:  # noqa: BLE001 - absent or another layout
-        txt = _read(Path("/usr/local/cuda/version.txt"))
-        m = re.search(r"([\d.]+)", txt or "")
-        toolkit = m.group(1) if m else None
-    out["toolkit"] = toolkit
+    out["nvcc"], out["toolkit"] = m["nvcc"], m["toolkit"]
     return out
 
 
@@ -222,10 +132,10 @@ def collect(root: str = "/") -> Dict[str, Any]:
     read from for the Jetson facts (tests point it at a fake tree)."""
     from . import __version__
 
-    r = Path(root)
-    jet = _jetson(r)
+    m = machine(root)
+    jet = m["jetson"]
     on_jetson = jet is not None
-    py = dict(version=platform.python_version(), executable=sys.executable, **_venv())
+    py = dict(version=m["python"], executable=m["python_executable"], **_venv())
     pk: Dict[str, Dict[str, Any]] = {
         "numpy": _probe("numpy", ("numpy",), "pip install numpy"),
         "PyYAML": _probe("yaml", ("PyYAML",), "pip install PyYAML"),
@@ -243,7 +153,7 @@ def collect(root: str = "/") -> Dict[str, Any]:
         "rclpy": _probe("rclpy", (), "source /opt/ros/<distro>/setup.bash before starting (ROS 2: Foxy on JetPack 5, "
                         "Humble on JetPack 6, Jazzy on JetPack 7)"),
     }
-    cuda = _cuda(on_jetson)
+    cuda = _cuda(on_jetson, m)
     if pk["onnxruntime"]["status"] == "ok":
         try:
             pk["onnxruntime"]["providers"] = list(importlib.import_module("onnxruntime").get_available_providers())
@@ -320,8 +230,8 @@ def collect(root: str = "/") -> Dict[str, Any]:
     missing += ["source %s: %s" % (k, v["install"]) for k, v in sources.items() if not v["usable"]]
     return {
         "edge_runtime": __version__,
-        "platform": {"system": platform.system(), "release": platform.release(), "machine": platform.machine(),
-                     "os": _os_name(r)},
+        "platform": {"system": m["system"], "release": m["release"], "machine": m["machine"], "os": m["os_name"],
+                     "cpu": m["cpu"], "cores": m["cores"], "loadavg": m["loadavg"]},
         "jetson": jet,
         "python": py,
         "packages": pk,
@@ -349,6 +259,9 @@ def format_text(info: Dict[str, Any]) -> str:
     lines = ["edge-runtime %s" % info["edge_runtime"],
              "%-13s %s %s %s%s" % ("platform", pf["system"], pf["release"], pf["machine"],
                                    ", %s" % pf["os"] if pf["os"] else "")]
+    if pf.get("cpu"):
+        lines.append("%-13s %s, %s cores, load %s" % ("cpu", pf["cpu"], pf.get("cores"),
+                                                     " ".join("%.2f" % x for x in pf.get("loadavg") or []) or "-"))
     if jet is None:
         lines.append("%-13s %s" % ("jetson", "no (no /etc/nv_tegra_release): TensorRT engines are built on the Jetson"))
     else:

@@ -16,7 +16,7 @@ pytest.importorskip("onnxruntime")
 ROOT = Path(__file__).resolve().parents[1]
 FIXED_BATCH_ONNX = ROOT / "engines" / "bundled" / "mobilenetv2_cifar_x0_5.onnx"  # exported with batch 1 fixed
 EVIDENCE = ("when", "cpu", "cores", "os", "python", "numpy", "opencv", "onnxruntime", "torch", "tensorrt", "cuda",
-            "gpu", "loadavg", "loadavg_end", "cpu_governor", "jetson", "warnings")
+            "gpu", "loadavg", "loadavg_end", "cpu_governor", "jetson", "warnings", "code")
 
 
 def check_stats(s, batch=1):
@@ -39,11 +39,14 @@ def check_report(out: Path, mode: str):
     for k in EVIDENCE:
         assert k in rep["evidence"], k
     assert rep["evidence"]["cores"] >= 1 and rep["evidence"]["python"]
+    code = rep["evidence"]["code"]  # the git commit measured, and whether the tree was dirty
+    assert set(code) >= {"commit", "dirty", "version"} and (code["commit"] is None or len(code["commit"]) == 40)
     res = rep["resources"]
     assert res["peak_rss_mb"] > 0 and res["process_peak_rss_mb"] > 0
     assert "power_note" in res and ("gpu_memory_note" in res or res["gpu_memory_mb"] is not None)
     rows = list(csv.DictReader(files[1].open()))
     assert len(rows) == len(rep["rows"]) and rows[0]["mode"] == mode and rows[0]["evidence_cpu"] == str(rep["evidence"]["cpu"])
+    assert rows[0]["evidence_commit"] == (code["commit"] or "")
     md = files[2].read_text()
     assert "## Evidence" in md and "| onnxruntime |" in md and "ms/image" in md
     return rep

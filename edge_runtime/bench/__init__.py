@@ -17,22 +17,45 @@ Every report carries :func:`evidence` (machine, versions, load average, clock st
 :func:`resources` (peak resident memory; GPU memory where a GPU is used; power and energy per inference on a
 Jetson with jtop). :func:`write_outputs` writes JSON, CSV, markdown and a PNG (accuracy vs latency).
 
-numpy and the stdlib at import; onnxruntime, torch, OpenCV, matplotlib, psutil, tqdm, jtop when used.
+The stdlib at import (names load their submodule on first use, so ``edge_runtime.bench.probe`` stays
+stdlib-only for ``edge-runtime info``); numpy when a mode or statistic is used; onnxruntime, torch, OpenCV, matplotlib, psutil, tqdm, jtop when used.
 
-The package: ``statistics`` (one latency summary), ``evidence`` (one machine probe, also used by ``edge-runtime
-info``), ``artifacts``, ``modes``, ``reports``.
+The package: ``statistics`` (one latency summary), ``probe`` (the one machine probe and every report's
+evidence, also used by ``edge-runtime info``), ``artifacts``, ``modes``, ``reports``.
 """
 from __future__ import annotations
 
-from .artifacts import Progress, artifact_manifest, check_batch, describe_format, open_runner, random_input
-from .evidence import Resources, evidence, jetson_state, process_peak_rss_mb, rss_mb
-from .modes import (BUNDLED, DEFAULT_COMPARE, DEFAULT_CONFIG, ROOT, bench_compare, bench_config, bench_e2e,
-                    bench_engine, runner_overhead, trt_split)
-from .reports import COLUMNS, FORMAT, HEADERS, NA, format_table, make_report, plot_png, to_csv, to_markdown, write_outputs
-from .statistics import PERCENTILES, QUICK, Timing, latency_stats, time_calls
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["BUNDLED", "COLUMNS", "DEFAULT_COMPARE", "DEFAULT_CONFIG", "FORMAT", "HEADERS", "NA", "PERCENTILES", "QUICK",
-           "Progress", "ROOT", "Resources", "Timing", "artifact_manifest", "bench_compare", "bench_config", "bench_e2e",
-           "bench_engine", "check_batch", "describe_format", "evidence", "format_table", "jetson_state", "latency_stats",
-           "make_report", "open_runner", "plot_png", "process_peak_rss_mb", "random_input", "rss_mb", "runner_overhead",
-           "time_calls", "to_csv", "to_markdown", "trt_split", "write_outputs"]
+#: public name -> submodule
+_WHERE = {
+    "Progress": "artifacts", "artifact_manifest": "artifacts", "check_batch": "artifacts",
+    "describe_format": "artifacts", "open_runner": "artifacts", "random_input": "artifacts",
+    "Resources": "probe", "evidence": "probe", "jetson_state": "probe", "machine": "probe",
+    "process_peak_rss_mb": "probe", "rss_mb": "probe",
+    "BUNDLED": "modes", "DEFAULT_COMPARE": "modes", "DEFAULT_CONFIG": "modes", "ROOT": "modes",
+    "bench_compare": "modes", "bench_config": "modes", "bench_e2e": "modes", "bench_engine": "modes",
+    "runner_overhead": "modes", "trt_split": "modes",
+    "COLUMNS": "reports", "FORMAT": "reports", "HEADERS": "reports", "NA": "reports", "format_table": "reports",
+    "make_report": "reports", "plot_png": "reports", "to_csv": "reports", "to_markdown": "reports",
+    "write_outputs": "reports",
+    "PERCENTILES": "statistics", "QUICK": "statistics", "Timing": "statistics", "latency_stats": "statistics",
+    "summarize": "statistics", "time_calls": "statistics", "interleaved": "statistics",
+}
+__all__ = sorted(_WHERE)
+
+if TYPE_CHECKING:
+    from .artifacts import Progress, artifact_manifest, check_batch, describe_format, open_runner, random_input
+    from .probe import Resources, evidence, jetson_state, machine, process_peak_rss_mb, rss_mb
+    from .modes import (BUNDLED, DEFAULT_COMPARE, DEFAULT_CONFIG, ROOT, bench_compare, bench_config, bench_e2e,
+                        bench_engine, runner_overhead, trt_split)
+    from .reports import (COLUMNS, FORMAT, HEADERS, NA, format_table, make_report, plot_png, to_csv, to_markdown,
+                          write_outputs)
+    from .statistics import PERCENTILES, QUICK, Timing, interleaved, latency_stats, summarize, time_calls
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module("%s.%s" % (__name__, _WHERE[name])), name)
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))

@@ -16,9 +16,9 @@ import numpy as np
 from ..errors import EdgeRuntimeError
 from ..fsio import PathLike
 from .artifacts import Progress, check_batch, describe_format, open_runner, random_input
-from .evidence import Resources, evidence
+from .probe import Resources, evidence
 from .reports import NA, make_report
-from .statistics import Timing, latency_stats, time_calls
+from .statistics import Timing, interleaved, latency_stats, time_calls
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = ROOT / "engines" / "bundled"
@@ -52,12 +52,8 @@ def runner_overhead(runner: Any, x: np.ndarray, timing: Timing, blocks: int = 10
     per = Timing(warmup_s=timing.warmup_s / blocks, duration_s=timing.duration_s / blocks,
                  iterations=None if timing.iterations is None else max(1, timing.iterations // blocks),
                  min_iterations=max(1, timing.min_iterations // blocks))
-    t_b: List[float] = []
-    t_r: List[float] = []
-    for i in range(blocks):
-        for fn, acc in ((bare, t_b), (ours, t_r)) if i % 2 == 0 else ((ours, t_r), (bare, t_b)):
-            acc.extend(time_calls(fn, per))
-    sb, sr = latency_stats(t_b, x.shape[0]), latency_stats(t_r, x.shape[0])
+    both = interleaved([("bare", bare), ("runner", ours)], blocks, per)
+    sb, sr = latency_stats(both["bare"]["samples_ms"], x.shape[0]), latency_stats(both["runner"]["samples_ms"], x.shape[0])
     d_med = sr["median_ms"] - sb["median_ms"]
     allowed = max(0.05, 0.05 * sb["median_ms"])
     return {"bare": sb, "runner": sr, "overhead_median_ms": d_med, "overhead_mean_ms": sr["mean_ms"] - sb["mean_ms"],
@@ -67,44 +63,10 @@ def runner_overhead(runner: Any, x: np.ndarray, timing: Timing, blocks: int = 10
                 blocks, runner.threads)}
 
 
-def trt_split(runner: Any, x: np.ndarray, iters: int, cuda_graph: bool) -> Dict[str, Any]:  # pragma: no cover
-    """Host-to-device, compute and device-to-host ms per call from CUDA events, compute optionally replayed as a
-    CUDA graph. NEVER RUN HERE (no TensorRT/GPU on these machines): needs cuda-python; check it on the device."""
-    cu = runner.cu
-    rt = getattr(cu, "_rt", None)
-    if rt is None:
-        raise EdgeRuntimeError("the H2D/compute/D2H split needs cuda-python (pip install cuda-python); pycuda is not "
-                               "supported for it")
-    runner.infer(x)  # allocates and binds buffers
-    name_in, name_out = runner.inputs[0], runner.outputs[0]
-    out = np.empty(tuple(int(d) for d in runner.context.get_tensor_shape(name_out)), np.float32)
-    stream, h = runner.stream, cu.stream_handle(runner.stream)
-    ev = [cu._check(rt.cudaEventCreate(), "cudaEventCreate") for _ in range(4)]
-    graph_exec = None
-    if cuda_graph:
-        mode = rt.cudaStreamCaptureMode.cudaStreamCaptureModeGlobal
-        cu._check(rt.cudaStreamBeginCapture(stream, mode), "cudaStreamBeginCapture")
-        runner.context.execute_async_v3(h)
-        graph = cu._check(rt.cudaStreamEndCapture(stream), "cudaStreamEndCapture")
-        graph_exec = cu._check(rt.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
-    parts: Dict[str, List[float]] = {"h2d_ms": [], "compute_ms": [], "d2h_ms": []}
-    for _ in range(iters):
-        cu._check(rt.cudaEventRecord(ev[0], stream), "cudaEventRecord")
-        cu.htod(runner.bufs[name_in], x, stream)
-        cu._check(rt.cudaEventRecord(ev[1], stream), "cudaEventRecord")
-        if graph_exec is not None:
-            cu._check(rt.cudaGraphLaunch(graph_exec, stream), "cudaGraphLaunch")
-        else:
-            runner.context.execute_async_v3(h)
-        cu._check(rt.cudaEventRecord(ev[2], stream), "cudaEventRecord")
-        cu.dtoh(out, runner.bufs[name_out], stream)
-        cu._check(rt.cudaEventRecord(ev[3], stream), "cudaEventRecord")
-        cu.sync(stream)
-        for k, (a, b) in zip(parts, ((0, 1), (1, 2), (2, 3))):
-            parts[k].append(float(cu._check(rt.cudaEventElapsedTime(ev[a], ev[b]), "cudaEventElapsedTime")))
-    res: Dict[str, Any] = {k: latency_stats(v)["median_ms"] for k, v in parts.items()}
-    res.update(cuda_graph=cuda_graph, iters=iters, method="CUDA events around each copy and the execution, medians")
-    return res
+def trt_split(runner: Any, x: np.ndarray, iters: int, cuda_graph: bool) -> Dict[str, Any]:
+    """Host-to-device, compute and device-to-host ms per call from CUDA events (page-locked host buffers), compute
+    optionally replayed as a CUDA graph: :meth:`edge_runtime.backends.tensorrt.TensorRTRunner.time_split`."""
+    return runner.time_split(x, iters, cuda_graph)  # type: ignore[no-any-return]
 
 
 def bench_engine(artifact: PathLike, batches: Sequence[int] = (1,), timing: Timing = Timing(), threads: Optional[int] = 1,

@@ -108,7 +108,7 @@ def to_markdown(rep: Dict[str, Any]) -> str:
         ("%.2f W, %.3f mJ/image" % (res["power_w"], res["energy_mj_per_image"] or 0)) if res.get("power_w")
         else res.get("power_note"))]
     out += ["", "## Evidence", ""]
-    keys = ("when", "cpu", "cores", "os", "python", "numpy", "opencv", "onnxruntime", "torch", "tensorrt", "cuda",
+    keys = ("when", "code", "cpu", "cores", "os", "os_name", "python", "numpy", "opencv", "onnxruntime", "torch", "tensorrt", "cuda",
             "gpu", "driver", "cpu_governor", "loadavg", "loadavg_end", "jetson")
     out += _md_table(["field", "value"], [[k, json.dumps(ev.get(k)) if isinstance(ev.get(k), (list, dict)) else
                                            ("-" if ev.get(k) is None else ev.get(k))] for k in keys])
@@ -120,8 +120,9 @@ def to_markdown(rep: Dict[str, Any]) -> str:
 def to_csv(rep: Dict[str, Any]) -> str:
     keys = list(COLUMNS) + ["model", "artifact", "params", "macs", "batch", "mean_ms", "p50_ms", "p90_ms", "n",
                             "accuracy_source"]
-    ev = rep["evidence"]
-    ekeys = ["cpu", "cores", "os", "python", "onnxruntime", "torch", "tensorrt", "loadavg"]
+    ev = dict(rep["evidence"])
+    ev.update({k: (ev.get("code") or {}).get(k) for k in ("commit", "dirty")})
+    ekeys = ["cpu", "cores", "os", "python", "onnxruntime", "torch", "tensorrt", "loadavg", "commit", "dirty"]
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["mode"] + keys + ["evidence_" + k for k in ekeys])

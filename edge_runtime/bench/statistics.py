@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -33,21 +33,55 @@ class Timing:
 
 QUICK = Timing(warmup_s=0.05, duration_s=0.25, min_iterations=5)
 
-def latency_stats(ms: "Sequence[float] | np.ndarray", batch: int = 1) -> Dict[str, Any]:
-    """min/mean/median/p90/p95/p99/max of per-call times in ms; ``fps`` = images per second = batch*1000/mean."""
-    a = np.asarray(ms, np.float64)
+
+def summarize(values: "Sequence[float] | np.ndarray", scale: float = 1.0) -> Dict[str, Any]:
+    """THE latency summary, used wherever latency is summarized (bench, the runtime's metrics, evaluate):
+    ``n, mean_ms, std_ms, min_ms, p50_ms, median_ms (= p50_ms), p90_ms, p95_ms, p99_ms, max_ms`` of
+    ``values * scale`` (``scale=1e3`` for seconds). Percentiles: numpy's linear interpolation. ``{}`` when empty."""
+    a = np.asarray(values, np.float64) * scale
     if a.size == 0:
-        raise ValueError("no samples")
-    s: Dict[str, Any] = {"n": int(a.size), "batch": int(batch), "min_ms": float(a.min()), "mean_ms": float(a.mean())}
-    for name, q in PERCENTILES:
-        s["%s_ms" % name] = float(np.percentile(a, q))
+        return {}
+    qs = np.percentile(a, [q for _, q in PERCENTILES])
+    s: Dict[str, Any] = {"n": int(a.size), "mean_ms": float(a.mean()), "std_ms": float(a.std()), "min_ms": float(a.min())}
+    for (name, _), v in zip(PERCENTILES, qs):
+        s["%s_ms" % name] = float(v)
     s["median_ms"] = s["p50_ms"]
     s["max_ms"] = float(a.max())
-    s["std_ms"] = float(a.std())
+    return s
+
+
+def latency_stats(ms: "Sequence[float] | np.ndarray", batch: int = 1) -> Dict[str, Any]:
+    """:func:`summarize` of per-call times in ms, plus ``batch``, ``ms_per_image`` and ``fps`` (= images per second
+    = batch*1000/mean)."""
+    s = summarize(ms)
+    if not s:
+        raise ValueError("no samples")
+    s["batch"] = int(batch)
     s["ms_per_image"] = s["mean_ms"] / batch
     s["fps"] = batch * 1000.0 / s["mean_ms"]
     s["throughput_ips"] = s["fps"]
     return s
+
+
+def interleaved(fns: Sequence[Tuple[str, Callable[[], Any]]], rounds: int, timing: Timing,
+                on_round: Optional[Callable[[int, str, float], None]] = None) -> Dict[str, Dict[str, Any]]:
+    """Time every function in each of ``rounds`` rounds (``timing`` per function per round), the order reversed every
+    other round, so a load change on a shared machine hits all of them alike. Per name: ``round_medians_ms``, the
+    headline ``median_ms`` (median of the round medians) and ``pooled`` (:func:`summarize` of all samples).
+    ``on_round(round, name, median_ms)`` after each function's turn (progress)."""
+    if rounds < 1:
+        raise EdgeRuntimeError("rounds must be >= 1; got %d" % rounds)
+    samples: Dict[str, List[float]] = {n: [] for n, _ in fns}
+    meds: Dict[str, List[float]] = {n: [] for n, _ in fns}
+    for r in range(rounds):
+        for name, fn in (fns if r % 2 == 0 else list(reversed(fns))):
+            t = time_calls(fn, timing)
+            samples[name].extend(t)
+            meds[name].append(float(np.median(t)))
+            if on_round is not None:
+                on_round(r, name, meds[name][-1])
+    return {n: {"round_medians_ms": meds[n], "median_ms": float(np.median(meds[n])), "rounds": rounds,
+                "pooled": summarize(samples[n]), "samples_ms": samples[n]} for n, _ in fns}
 
 
 def time_calls(fn: Callable[[], Any], timing: Timing) -> List[float]:
