@@ -58,10 +58,12 @@ def latency(runner: Runner, x: np.ndarray, warmup: int = 30, iters: int = 200) -
         t0 = time.perf_counter()
         runner.infer(x)
         t[i] = time.perf_counter() - t0
-    t *= 1e3
-    return {"batch": 1, "warmup": warmup, "iters": iters, "p50_ms": float(np.percentile(t, 50)),
-            "p90_ms": float(np.percentile(t, 90)), "p99_ms": float(np.percentile(t, 99)), "mean_ms": float(t.mean()),
-            "backend": runner.name, "host": "%s %s" % (platform.machine(), platform.processor() or platform.system())}
+    from .bench.statistics import summarize
+
+    out: Dict[str, Any] = {"batch": 1, "warmup": warmup, "iters": iters, "backend": runner.name,
+                           "host": "%s %s" % (platform.machine(), platform.processor() or platform.system())}
+    out.update(summarize(t, 1e3))
+    return out
 
 
 def _png(rgb: np.ndarray) -> bytes:

@@ -8,7 +8,7 @@ times the frame rate for the ring's first 36 minutes at 30 FPS; ``benchmarks/run
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
@@ -74,14 +74,12 @@ class RingBuffer:
     def values(self) -> np.ndarray:
         return self._table._a[:len(self), self._j].copy()
 
-    def summary(self, scale: float = 1e3) -> Dict[str, float]:
-        """mean, p50, p90, p99 and max of the held samples, times ``scale`` (seconds -> ms by default)."""
-        v = self.values() * scale
-        if not len(v):
-            return {}
-        p50, p90, p99 = np.percentile(v, [50, 90, 99])
-        return {"mean": float(v.mean()), "p50": float(p50), "p90": float(p90), "p99": float(p99), "max": float(v.max()),
-                "n": int(len(v))}
+    def summary(self, scale: float = 1e3) -> Dict[str, Any]:
+        """The one latency summary (:func:`edge_runtime.bench.statistics.summarize`: ``mean_ms``, ``p50_ms``, ``p90_ms``,
+        ``p99_ms``, ``max_ms``, ``n``...) of the held samples times ``scale`` (seconds -> ms by default); {} if none."""
+        from .bench.statistics import summarize
+
+        return summarize(self.values(), scale)
 
 
 @dataclasses.dataclass

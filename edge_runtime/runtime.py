@@ -458,8 +458,8 @@ class Runtime:
         rows = [(s, r["stages_ms"][s]) for s in STAGES] + [("capture->decision", r["decision_latency_ms"])]
         for name, st in rows:
             if st:
-                lines.append("%-16s %8.3f %8.3f %8.3f %8.3f %8.3f" % (name, st["mean"], st["p50"], st["p90"], st["p99"],
-                                                                     st["max"]))
+                lines.append("%-16s %8.3f %8.3f %8.3f %8.3f %8.3f" % (name, st["mean_ms"], st["p50_ms"], st["p90_ms"],
+                                                                     st["p99_ms"], st["max_ms"]))
         lines.append("deadline misses %d (deadline_ms %g) | stale frames %d | dropped frames %d | source timeouts %d | "
                      "inference errors %d" % (r["deadline_misses"], r["deadline_ms"], r["stale_frames"],
                                               r["dropped_frames"], r["decisions"].get("source_timeout", 0),

@@ -227,7 +227,7 @@ def bench_e2e(source: str, model: PathLike, config: Optional[PathLike] = None, d
         raise EdgeRuntimeError("%s delivered no frame (final: %s); check the source" % (source, final.summary()))
     lat = rt.metrics.latency.values() * 1e3
     st = latency_stats(lat, 1)
-    pre_inf = rep["stages_ms"]["preprocess"]["p90"] + rep["stages_ms"]["infer"]["p90"]
+    pre_inf = rep["stages_ms"]["preprocess"]["p90_ms"] + rep["stages_ms"]["infer"]["p90_ms"]
     resources = res_mon.report(st["mean_ms"], gpu_used=rt.runner.name == "tensorrt")
     fmt = "e2e %s %s" % (describe_format(Path(model), rt.runner, rt.manifest), "(%s)" % rt.source.describe())
     row = _row(fmt, "ok" if final.reason.value != "source_failed" else "source failed", Path(model), rt.manifest, st)

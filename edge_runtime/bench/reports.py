@@ -90,12 +90,9 @@ def to_markdown(rep: Dict[str, Any]) -> str:
                     d["headline"], d["achieved_fps"], "-" if d["source_fps"] is None else "%g" % d["source_fps"],
                     d["stale_frames"], d["dropped_frames"], d["deadline_misses"],
                     "-" if d["e2e_over_preprocess_infer"] is None else "%.2f" % d["e2e_over_preprocess_infer"]), ""]
-        stages = list(d["stages_ms"].items()) + [("capture->decision", {
-            "mean": d["decision_latency_ms"]["mean_ms"], "p50": d["decision_latency_ms"]["p50_ms"],
-            "p90": d["decision_latency_ms"]["p90_ms"], "p99": d["decision_latency_ms"]["p99_ms"],
-            "max": d["decision_latency_ms"]["max_ms"]})]
+        stages = list(d["stages_ms"].items()) + [("capture->decision", d["decision_latency_ms"])]
         out += _md_table(["stage (ms)", "mean", "p50", "p90", "p99", "max"], [
-            [k] + ["%.3f" % s[q] for q in ("mean", "p50", "p90", "p99", "max")] for k, s in stages if s])
+            [k] + ["%.3f" % s[q] for q in ("mean_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms")] for k, s in stages if s])
     for sp in d.get("speedup_vs_pytorch_eager", []):
         out += ["", "PyTorch eager / ONNX Runtime FP32 (%s): mean %.3f ms / %.3f ms = **%.1fx**; median %.3f / %.3f ms "
                 "= %.1fx (goal %s)." % (sp["model"], sp["pytorch_ms"], sp["onnxruntime_fp32_ms"], sp["ratio"],

@@ -243,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
         r = rt.report()
         lat = r["decision_latency_ms"]
         print("%d frames in %.1f s, %.1f FPS, capture->decision p99 %.2f ms; final: %s" % (
-            r["frames"], time.monotonic() - t0, r["fps"], lat.get("p99", float("nan")), final.summary()))
+            r["frames"], time.monotonic() - t0, r["fps"], lat.get("p99_ms", float("nan")), final.summary()))
     elif run_cfg.report:
         print(rt.format_report())
     if outputs is not None and outputs.snapshots:
