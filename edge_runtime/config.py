@@ -27,41 +27,24 @@ import dataclasses
 import enum
 import math
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Type, Union, get_type_hints
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Type, Union, get_type_hints
 
 from .errors import EdgeRuntimeError
 from .fsio import PathLike, write_text_atomic
 from .policy import Action
+from .policy_config import DebounceConfig, LatchConfig, PolicyConfig, Rule, TimeoutsConfig
+from .schema import ConfigError, opt
 
 __all__ = [
     "Action", "ConfigError", "SourceConfig", "ModelConfig", "Rule", "DebounceConfig", "LatchConfig",
     "TimeoutsConfig", "PolicyConfig", "SinkConfig", "RunConfig", "RuntimeConfig", "ConsoleSinkOptions",
     "JsonlSinkOptions", "UdpSinkOptions", "GpioSinkOptions", "Ros2SinkOptions", "CallbackSinkOptions",
     "load_config", "parse_config", "config_to_dict", "apply_overrides", "save_config",
-    "register_sink_options", "sink_option_types", "FLIP_METHODS",
+    "register_sink_options", "sink_option_types", "FLIP_METHODS", "read_yaml", "flag_type",
 ]
 
 
-class ConfigError(EdgeRuntimeError):
-    """A config value is wrong. Raised with the field name; the parser prefixes the full key path."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__("%s: %s" % (key, message) if key else message)
-        self.key = key
-        self.detail = " ".join(str(message).split())
-
-
-def _opt(default: Any = dataclasses.MISSING, lo: Optional[float] = None, hi: Optional[float] = None,
-         lo_open: bool = False, choices: Optional[Sequence[str]] = None) -> Any:
-    """A dataclass field carrying the constraints the YAML parser checks (range, allowed strings).
-
-    ``default`` may be a value, ``dataclasses.MISSING`` (the key is required) or a dataclass type
-    (its default instance).
-    """
-    meta = {"lo": lo, "hi": hi, "lo_open": lo_open, "choices": tuple(choices) if choices else None}
-    if isinstance(default, type) and dataclasses.is_dataclass(default):
-        return dataclasses.field(default_factory=default, metadata=meta)
-    return dataclasses.field(default=default, metadata=meta)
+_opt = opt  # the field helper, under the name the sections below use
 
 
 # ---------------------------------------------------------------------------------------------- source
@@ -84,7 +67,7 @@ class SourceConfig:
     uri: Optional[str] = None
     width: Optional[int] = _opt(None, lo=1)
     height: Optional[int] = _opt(None, lo=1)
-    rate: Optional[float] = _opt(None, lo=0, lo_open=True)
+    rate: Optional[float] = _opt(None, lo=0)  # 0 is the same as unset: read every frame as fast as it is taken
     flip: str = _opt("none", choices=FLIP_METHODS)
     loop: bool = False
     #: CSI sensor mode asked of nvarguscamerasrc before nvvidconv scales down to width x height.
@@ -103,6 +86,8 @@ class SourceConfig:
     decode_threads: int = _opt(1, lo=0)
 
     def __post_init__(self) -> None:
+        if self.rate == 0:  # `rate: 0` (YAML, --rate 0, overrides) means unpaced, as None does
+            object.__setattr__(self, "rate", None)
         if (self.width is None) != (self.height is None):
             raise ConfigError("width" if self.width is None else "height", "give both width and height, or neither")
         if self.reconnect_max_ms < self.reconnect_initial_ms:
@@ -120,170 +105,31 @@ class ModelConfig:
 
 
 # ---------------------------------------------------------------------------------------------- policy
-@dataclasses.dataclass(frozen=True)
-class Rule:
-    """Frames whose probability MASS on ``classes`` plus the fine classes of ``superclasses`` is at least
-    ``min_confidence`` ask for ``action``.
-
-    Mass, not argmax: a CIFAR-100 model looking at a fox may spread 0.7 over wolf, fox and raccoon while
-    its argmax is "lawn_mower" at 0.3; the rule asks "is this one of those?", and the mass answers it.
-    """
-
-    action: Action
-    classes: Tuple[str, ...] = ()
-    superclasses: Tuple[str, ...] = ()
-    min_confidence: float = _opt(0.5, lo=0, hi=1)
-    #: A short label for logs and sinks ("animals"); defaults to ``rules[i]``.
-    name: Optional[str] = None
-
-    def __post_init__(self) -> None:
-        if not self.classes and not self.superclasses:
-            raise ConfigError("", "a rule needs classes or superclasses (or both)")
-
-
-@dataclasses.dataclass(frozen=True)
-class DebounceConfig:
-    """Trigger a more restrictive action when ``trigger_k`` of the last ``trigger_n`` frames ask for it (or
-    for something stricter); release it after ``release_m`` consecutive frames that ask for less, and not
-    before it has been held ``min_hold_ms``."""
-
-    trigger_k: int = _opt(2, lo=1)
-    trigger_n: int = _opt(3, lo=1)
-    release_m: int = _opt(5, lo=1)
-    min_hold_ms: float = _opt(1000.0, lo=0)
-
-    def __post_init__(self) -> None:
-        if self.trigger_k > self.trigger_n:
-            raise ConfigError("trigger_k", "%d is more than trigger_n (%d)" % (self.trigger_k, self.trigger_n))
-
-
-@dataclasses.dataclass(frozen=True)
-class LatchConfig:
-    """``stop``: a STOP from a rule stays until :meth:`Policy.reset` (for machines that must not restart by
-    themselves). ``faults``: fail-safe STOPs (lost camera, inference error, ...) latch too."""
-
-    stop: bool = False
-    faults: bool = False
-
-
-@dataclasses.dataclass(frozen=True)
-class TimeoutsConfig:
-    """Fail-safe limits, in milliseconds.
-
-    ``source_timeout_ms``: no fresh frame for this long -> STOP. ``max_frame_age_ms``: a frame older
-    than this when the loop takes it -> STOP (its content is history). ``deadline_ms``: a decision later
-    than this after capture -> ``deadline_action`` (STOP or SLOW).
-    """
-
-    source_timeout_ms: float = _opt(500.0, lo=0, lo_open=True)
-    max_frame_age_ms: float = _opt(200.0, lo=0, lo_open=True)
-    deadline_ms: float = _opt(250.0, lo=0, lo_open=True)
-    deadline_action: Action = _opt(Action.STOP, choices=("STOP", "SLOW"))
-
-
-@dataclasses.dataclass(frozen=True)
-class PolicyConfig:
-    """Rules, the default action for frames no rule claims, debouncing, latch and fail-safe timeouts."""
-
-    rules: Tuple[Rule, ...]
-    default_action: Action = Action.GO
-    debounce: DebounceConfig = _opt(DebounceConfig)
-    latch: LatchConfig = _opt(LatchConfig)
-    timeouts: TimeoutsConfig = _opt(TimeoutsConfig)
-
-    def rule_label(self, i: int) -> str:
-        """The label a rule reports: its ``name`` or ``rules[i]``."""
-        return self.rules[i].name or "rules[%d]" % i
-
-    def validate_against(self, class_names: Sequence[str], superclass_names: Optional[Sequence[str]] = None,
-                         path: str = "policy") -> None:
-        """Check every rule's names against the model's; unknown names raise one line listing the valid ones."""
-        known = set(class_names)
-        known_super = set(superclass_names or ())
-        for i, rule in enumerate(self.rules):
-            for name in rule.classes:
-                if name not in known:
-                    raise EdgeRuntimeError("%s.rules[%d].classes: unknown class %r; the model's classes are: %s"
-                                           % (path, i, name, ", ".join(class_names)))
-            if rule.superclasses and not superclass_names:
-                raise EdgeRuntimeError("%s.rules[%d].superclasses: the model has no superclasses (its manifest lists "
-                                       "none; CIFAR-100 models have 20); use classes, one of: %s"
-                                       % (path, i, ", ".join(class_names)))
-            for name in rule.superclasses:
-                if name not in known_super:
-                    raise EdgeRuntimeError("%s.rules[%d].superclasses: unknown superclass %r; the model's superclasses "
-                                           "are: %s" % (path, i, name, ", ".join(superclass_names or ())))
-
+# The policy's section lives beside the policy (policy_config.py), each sink's options beside the sink
+# (sinks.py); this module re-exports them and parses them.
 
 # ----------------------------------------------------------------------------------------------- sinks
-@dataclasses.dataclass(frozen=True)
-class ConsoleSinkOptions:
-    """One line per change of action to stdout (or stderr)."""
-
-    stream: str = _opt("stdout", choices=("stdout", "stderr"))
-    heartbeat_s: Optional[float] = _opt(None, lo=0, lo_open=True)
-
-
-@dataclasses.dataclass(frozen=True)
-class JsonlSinkOptions:
-    """Every change and a periodic heartbeat as one JSON object per line; flushed per line, fsynced on STOP,
-    rotated by size (``path`` -> ``path.1`` ... ``path.<backups>``)."""
-
-    path: str
-    heartbeat_s: Optional[float] = _opt(5.0, lo=0, lo_open=True)
-    max_bytes: int = _opt(10000000, lo=1024)
-    backups: int = _opt(5, lo=0)
-    fsync_on_stop: bool = True
+#: sink type -> its options dataclass, filled by sinks.register_sink (the built-in sinks register when
+#: edge_runtime.sinks is imported: _sink_options() imports it).
+_SINK_OPTIONS: Dict[str, type] = {}
+_SINK_OPTION_NAMES = ("ConsoleSinkOptions", "JsonlSinkOptions", "UdpSinkOptions", "GpioSinkOptions",
+                      "Ros2SinkOptions", "CallbackSinkOptions")
 
 
-@dataclasses.dataclass(frozen=True)
-class UdpSinkOptions:
-    """JSON datagrams to ``host:port``: every change and a heartbeat; a receiver should stop the machine
-    when datagrams cease for a few heartbeat periods. Sends only: opens no listening socket."""
+def __getattr__(name: str) -> Any:
+    """The sinks' option classes, re-exported from :mod:`edge_runtime.sinks` (imported on first use: sinks
+    imports this module)."""
+    if name in _SINK_OPTION_NAMES:
+        from . import sinks
 
-    port: int = _opt(dataclasses.MISSING, lo=1, hi=65535)
-    host: str = "127.0.0.1"
-    heartbeat_s: Optional[float] = _opt(0.2, lo=0, lo_open=True)
-
-
-@dataclasses.dataclass(frozen=True)
-class GpioSinkOptions:
-    """A Jetson GPIO line, energized only while motion is allowed (de-energized = STOP): ``pin`` is
-    energized for GO and SLOW, ``slow_pin`` (optional) only for GO. Pins are ``mode`` numbers.
-    ``heartbeat_s`` applies only with a ``watchdog_pin``."""
-
-    pin: int = _opt(dataclasses.MISSING, lo=0)
-    slow_pin: Optional[int] = _opt(None, lo=0)
-    mode: str = _opt("BOARD", choices=("BOARD", "BCM", "CVM", "TEGRA_SOC"))
-    active_high: bool = True
-    #: toggled on every heartbeat, for an external watchdog relay that drops out when the toggling stops
-    watchdog_pin: Optional[int] = _opt(None, lo=0)
-    heartbeat_s: Optional[float] = _opt(0.1, lo=0, lo_open=True)
+        return getattr(sinks, name)
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
 
-@dataclasses.dataclass(frozen=True)
-class Ros2SinkOptions:
-    """A std_msgs/String (JSON) on ``topic`` for every change and a heartbeat."""
+def _sink_options() -> Dict[str, type]:
+    from . import sinks  # noqa: F401 - registers the built-in sink types
 
-    topic: str = "/edge_runtime/decision"
-    node_name: str = "edge_runtime"
-    heartbeat_s: Optional[float] = _opt(1.0, lo=0, lo_open=True)
-    qos_depth: int = _opt(10, lo=1)
-
-
-@dataclasses.dataclass(frozen=True)
-class CallbackSinkOptions:
-    """A Python callable ``module:function`` taking a Decision; every decision or only changes."""
-
-    target: str
-    every_decision: bool = False
-    heartbeat_s: Optional[float] = _opt(None, lo=0, lo_open=True)
-
-
-_SINK_OPTIONS: Dict[str, type] = {
-    "console": ConsoleSinkOptions, "jsonl": JsonlSinkOptions, "udp": UdpSinkOptions,
-    "gpio": GpioSinkOptions, "ros2": Ros2SinkOptions, "callback": CallbackSinkOptions,
-}
+    return _SINK_OPTIONS
 
 
 def register_sink_options(name: str, options_type: type) -> None:
@@ -297,7 +143,7 @@ def register_sink_options(name: str, options_type: type) -> None:
 
 def sink_option_types() -> Dict[str, type]:
     """The known sink types and their options dataclasses."""
-    return dict(_SINK_OPTIONS)
+    return dict(_sink_options())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -457,16 +303,17 @@ class _Parser:
     def sink(self, data: Any, path: str) -> SinkConfig:
         if not isinstance(data, Mapping):
             raise EdgeRuntimeError("%s: expected a mapping with a 'type' key, got %s" % (path, _describe(data)))
-        kinds = sorted(_SINK_OPTIONS)
+        registry = _sink_options()
+        kinds = sorted(registry)
         kind = data.get("type")
-        if kind not in _SINK_OPTIONS:
+        if kind not in registry:
             raise EdgeRuntimeError("%s.type: expected one of %s, got %s" % (path, ", ".join(kinds), _describe(kind)))
         queue_size = 64
         if "queue_size" in data:
             queue_size = self.value(int, data["queue_size"], path + ".queue_size", {"lo": 1})
         rest = {k: v for k, v in data.items() if k not in ("type", "queue_size")}
         try:
-            options = self.dataclass(_SINK_OPTIONS[kind], rest, path)
+            options = self.dataclass(registry[kind], rest, path)
         except EdgeRuntimeError as exc:
             if "unknown key" in str(exc):  # add the keys every sink has
                 raise EdgeRuntimeError("%s, type, queue_size" % exc)
@@ -489,8 +336,43 @@ def parse_config(data: Any, origin: str = "config") -> RuntimeConfig:
     return dataclasses.replace(cfg, origin=origin)
 
 
+_LOADER: Any = None
+
+
+def _unique_key_loader() -> Any:
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (at any level): plain YAML keeps the
+    last one silently, so a second ``policy:`` would replace the first. Merge keys (``<<: *base``) may still be
+    overridden, as YAML means them to."""
+    global _LOADER
+    if _LOADER is None:
+        import yaml
+
+        class UniqueKeyLoader(yaml.SafeLoader):
+            def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+                if isinstance(node, yaml.MappingNode):
+                    first: Dict[Any, Any] = {}
+                    for key_node, _ in node.value:
+                        if key_node.tag == "tag:yaml.org,2002:merge":
+                            continue
+                        key = self.construct_object(key_node, deep=True)
+                        try:
+                            earlier = first.setdefault(key, key_node.start_mark)
+                        except TypeError:  # an unhashable key: SafeLoader's own error
+                            break
+                        if earlier is not key_node.start_mark:
+                            raise yaml.constructor.ConstructorError(
+                                None, None, "key %r given twice (first on line %d); keep one" % (key, earlier.line + 1),
+                                key_node.start_mark)
+                return super().construct_mapping(node, deep=deep)
+
+        _LOADER = UniqueKeyLoader
+    return _LOADER
+
+
 def read_yaml(path: PathLike, hint: str = "see deploy/configs/ for examples") -> Any:
-    """``yaml.safe_load`` of a file (no Python objects from YAML tags), with one-line errors.
+    """``yaml.safe_load`` of a file (no Python objects from YAML tags; a key given twice is an error), with
+    one-line errors.
+
 
     Shared by every YAML the project reads (runtime configs here, training configs and grids in train/).
     """
@@ -500,13 +382,56 @@ def read_yaml(path: PathLike, hint: str = "see deploy/configs/ for examples") ->
     if not p.is_file():
         raise EdgeRuntimeError("config not found: %s; %s" % (p, hint))
     try:
-        return yaml.safe_load(p.read_text())
+        return yaml.load(p.read_text(), Loader=_unique_key_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = " (line %d, column %d)" % (mark.line + 1, mark.column + 1) if mark is not None else ""
         raise EdgeRuntimeError("%s: not valid YAML%s: %s" % (p, where, getattr(exc, "problem", None) or exc))
     except (OSError, UnicodeDecodeError) as exc:
         raise EdgeRuntimeError("%s: cannot read the config (%s)" % (p, exc))
+
+
+#: the config section of each dataclass a CLI flag may be checked against (for the message)
+_SECTION_NAMES: Dict[str, str] = {"SourceConfig": "source", "RunConfig": "run", "ModelConfig": "model"}
+
+
+def flag_type(section: Any, key: Optional[str] = None, lo: Optional[float] = None, hi: Optional[float] = None,
+              lo_open: bool = False) -> Callable[[str], Any]:
+    """An argparse ``type=`` that checks a numeric CLI flag by the same rule as its config key, so
+    ``--max-frames -1`` fails like ``run.max_frames: -1`` but names the flag (argparse prefixes it)::
+
+        p.add_argument("--max-frames", type=flag_type(RunConfig, "max_frames"))
+        p.add_argument("--threads", type=flag_type(int, lo=0))        # a flag without a config key
+
+    The error is argparse's one line, exit 2, before any work.
+    """
+    if key is not None:
+        field = {f.name: f for f in dataclasses.fields(section)}[key]
+        tp, meta = get_type_hints(section)[key], dict(field.metadata)
+        where = " (as %s.%s in a config)" % (_SECTION_NAMES.get(section.__name__, section.__name__), key)
+    else:
+        tp, meta, where = section, {"lo": lo, "hi": hi, "lo_open": lo_open}, ""
+    base = tp
+    if getattr(tp, "__origin__", None) is Union:
+        base = [a for a in tp.__args__ if a is not type(None)][0]
+    if base not in (int, float):
+        raise TypeError("flag_type: %r is not an int or float field" % (tp,))  # a bug in the caller
+
+    def parse(text: str) -> Any:
+        import argparse
+
+        try:
+            value = base(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError("expected %s%s, got %r%s" % (
+                "an integer" if base is int else "a number", _range_text(meta), text, where)) from None
+        try:
+            return _Parser().value(base, value, "flag", meta)
+        except EdgeRuntimeError as exc:
+            raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1] + where) from None
+
+    parse.__name__ = base.__name__
+    return parse
 
 
 def load_config(path: PathLike) -> RuntimeConfig:

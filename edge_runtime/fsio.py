@@ -71,3 +71,28 @@ def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def check_writable(path: PathLike, what: str, directory: bool = False) -> Path:
+    """Refuse, before any work, an output that cannot be written: one line naming ``what`` (the flag or key,
+    e.g. ``--out``), exit 2. ``directory``: ``path`` is a folder to create or fill; else a file to create or
+    replace. Checks the nearest existing ancestor: it must be a folder this process may write (a read-only
+    place, a file where a folder belongs, a folder where a file belongs are refused). Creates nothing."""
+    from .errors import EdgeRuntimeError
+
+    p = Path(path)
+    if p.exists():
+        if directory and not p.is_dir():
+            raise EdgeRuntimeError("%s %s: exists and is not a folder; give a folder path" % (what, p))
+        if not directory and p.is_dir():
+            raise EdgeRuntimeError("%s %s: is a folder; give a file path (e.g. %s)" % (what, p, p / "out"))
+    here = p if directory and p.is_dir() else p.parent
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    if not here.is_dir():
+        raise EdgeRuntimeError("%s %s: cannot be created: %s is a file, not a folder; choose another place"
+                               % (what, p, here))
+    if not os.access(str(here), os.W_OK | os.X_OK):
+        raise EdgeRuntimeError("%s %s: cannot write in %s (read-only or no permission); choose a writable place"
+                               % (what, p, here))
+    return p

@@ -49,7 +49,7 @@ import numpy as np
 from .errors import EdgeRuntimeError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import PolicyConfig
+    from .policy_config import PolicyConfig
 
 __all__ = ["Action", "Reason", "Decision", "Evaluation", "Policy", "softmax", "FAILSAFE_REASONS"]
 

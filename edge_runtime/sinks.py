@@ -42,13 +42,15 @@ from pathlib import Path
 from typing import IO, Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 from . import config as _config
-from .config import (CallbackSinkOptions, ConsoleSinkOptions, GpioSinkOptions, JsonlSinkOptions, Ros2SinkOptions,
-                     SinkConfig, UdpSinkOptions)
+from .config import SinkConfig
 from .errors import EdgeRuntimeError
 from .policy import Action, Decision
+from .schema import opt
 
 __all__ = ["SinkEvent", "Sink", "SinkStats", "SinkWorker", "SinkGroup", "ConsoleSink", "JsonlSink", "UdpSink",
-           "GpioSink", "Ros2Sink", "CallbackSink", "register_sink", "create_sink", "build_sinks", "sink_types"]
+           "GpioSink", "Ros2Sink", "CallbackSink", "register_sink", "create_sink", "build_sinks", "sink_types",
+           "ConsoleSinkOptions", "JsonlSinkOptions", "UdpSinkOptions", "GpioSinkOptions", "Ros2SinkOptions",
+           "CallbackSinkOptions"]
 
 log = logging.getLogger(__name__)
 
@@ -279,6 +281,14 @@ class SinkGroup:
 
 
 # ---------------------------------------------------------------------------------------------- sinks
+@dataclasses.dataclass(frozen=True)
+class ConsoleSinkOptions:
+    """One line per change of action to stdout (or stderr)."""
+
+    stream: str = opt("stdout", choices=("stdout", "stderr"))
+    heartbeat_s: Optional[float] = opt(None, lo=0, lo_open=True)
+
+
 class ConsoleSink(Sink):
     """One line per change (``HH:MM:SS STOP rule animals 0.83 | dog 0.61 | 2.1 ms``)."""
 
@@ -297,6 +307,18 @@ class ConsoleSink(Sink):
         stream.flush()
 
 
+@dataclasses.dataclass(frozen=True)
+class JsonlSinkOptions:
+    """Every change and a periodic heartbeat as one JSON object per line; flushed per line, fsynced on STOP,
+    rotated by size (``path`` -> ``path.1`` ... ``path.<backups>``)."""
+
+    path: str
+    heartbeat_s: Optional[float] = opt(5.0, lo=0, lo_open=True)
+    max_bytes: int = opt(10000000, lo=1024)
+    backups: int = opt(5, lo=0)
+    fsync_on_stop: bool = True
+
+
 class JsonlSink(Sink):
     """One JSON object per line: every change and a heartbeat. Each line is written whole and flushed (a
     killed process loses no written line); on STOP the file is also ``os.fsync``'d (a power cut keeps it).
@@ -310,6 +332,7 @@ class JsonlSink(Sink):
         self.max_bytes = max_bytes
         self.backups = backups
         self.fsync_on_stop = fsync_on_stop
+        self._refuse_foreign(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh: Optional[IO[bytes]] = open(str(self.path), "ab")
@@ -320,6 +343,27 @@ class JsonlSink(Sink):
         except OSError as exc:
             raise EdgeRuntimeError("jsonl sink: cannot open %s for appending (%s); choose a writable path"
                                    % (path, exc.strerror or exc))
+
+    #: how every line this sink writes begins (SinkEvent.to_json puts ``event`` first, without spaces)
+    LINE_START = b'{"event":"'
+
+    @classmethod
+    def _refuse_foreign(cls, path: Path) -> None:
+        """Append only to this sink's own log: an existing non-empty file must start with one of its events (a
+        model, a CSV or another program's log would be corrupted by the lines appended to it)."""
+        try:
+            if path.is_dir():
+                raise EdgeRuntimeError("jsonl sink: %s is a folder; give a file path (e.g. %s)" % (path, path / "events.jsonl"))
+            if not path.is_file() or path.stat().st_size == 0:
+                return
+            with open(str(path), "rb") as fh:
+                head = fh.read(len(cls.LINE_START))
+        except OSError as exc:
+            raise EdgeRuntimeError("jsonl sink: cannot read %s (%s); choose a readable, writable path" % (path, exc.strerror or exc))
+        if head != cls.LINE_START:
+            raise EdgeRuntimeError("jsonl sink: %s exists and is not an edge-runtime event log (its first line is not one "
+                                   "of its events); appending would corrupt it: choose another path, or move the file away"
+                                   % path)
 
     def _ends_with_newline(self) -> bool:
         with open(str(self.path), "rb") as fh:
@@ -361,6 +405,16 @@ class JsonlSink(Sink):
             self._fh = None
 
 
+@dataclasses.dataclass(frozen=True)
+class UdpSinkOptions:
+    """JSON datagrams to ``host:port``: every change and a heartbeat; a receiver should stop the machine
+    when datagrams cease for a few heartbeat periods. Sends only: opens no listening socket."""
+
+    port: int = opt(dataclasses.MISSING, lo=1, hi=65535)
+    host: str = "127.0.0.1"
+    heartbeat_s: Optional[float] = opt(0.2, lo=0, lo_open=True)
+
+
 class UdpSink(Sink):
     """JSON datagrams (the JSONL record plus ``heartbeat_s``) to ``host:port``: every change and a heartbeat.
 
@@ -386,6 +440,21 @@ class UdpSink(Sink):
 
     def close(self) -> None:
         self._sock.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class GpioSinkOptions:
+    """A Jetson GPIO line, energized only while motion is allowed (de-energized = STOP): ``pin`` is
+    energized for GO and SLOW, ``slow_pin`` (optional) only for GO. Pins are ``mode`` numbers.
+    ``heartbeat_s`` applies only with a ``watchdog_pin``."""
+
+    pin: int = opt(dataclasses.MISSING, lo=0)
+    slow_pin: Optional[int] = opt(None, lo=0)
+    mode: str = opt("BOARD", choices=("BOARD", "BCM", "CVM", "TEGRA_SOC"))
+    active_high: bool = True
+    #: toggled on every heartbeat, for an external watchdog relay that drops out when the toggling stops
+    watchdog_pin: Optional[int] = opt(None, lo=0)
+    heartbeat_s: Optional[float] = opt(0.1, lo=0, lo_open=True)
 
 
 class GpioSink(Sink):
@@ -441,6 +510,16 @@ class GpioSink(Sink):
         self._gpio.cleanup(pins)
 
 
+@dataclasses.dataclass(frozen=True)
+class Ros2SinkOptions:
+    """A std_msgs/String (JSON) on ``topic`` for every change and a heartbeat."""
+
+    topic: str = "/edge_runtime/decision"
+    node_name: str = "edge_runtime"
+    heartbeat_s: Optional[float] = opt(1.0, lo=0, lo_open=True)
+    qos_depth: int = opt(10, lo=1)
+
+
 class Ros2Sink(Sink):
     """std_msgs/String messages (the JSONL record) on a ROS 2 topic: every change and a heartbeat."""
 
@@ -471,6 +550,15 @@ class Ros2Sink(Sink):
         self._node.destroy_node()
         if self._own_init and self._rclpy.ok():
             self._rclpy.shutdown()
+
+
+@dataclasses.dataclass(frozen=True)
+class CallbackSinkOptions:
+    """A Python callable ``module:function`` taking a Decision; every decision or only changes."""
+
+    target: str
+    every_decision: bool = False
+    heartbeat_s: Optional[float] = opt(None, lo=0, lo_open=True)
 
 
 class CallbackSink(Sink):

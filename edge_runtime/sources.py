@@ -785,6 +785,9 @@ def _path_source(path: str, opts: SourceConfig, uri: str) -> Source:
         if p.suffix.lower() in IMAGE_EXTENSIONS:
             return ImageFolderSource(uri, [str(p)], opts)
         return CaptureSource(uri, "file", str(p), opts)
+    if p.exists():  # /dev/null, a FIFO, a socket: it is there, but it is nothing frames come from
+        raise EdgeRuntimeError("%s exists but is not a video file, an image folder or a camera (/dev/videoN); supported "
+                               "sources: %s" % (uri, SUPPORTED))
     raise EdgeRuntimeError("source not found: %s (no such file or folder); supported sources: %s" % (uri, SUPPORTED))
 
 

@@ -128,7 +128,7 @@ def test_wrong_number_names_the_key_path():
     ("policy.rules", {"a": 1}, "policy.rules: expected a list, got a mapping"),
     ("source.loop", "yes please", "source.loop: expected true or false, got 'yes please'"),
     ("source.flip", "sideways", "source.flip: expected one of none, counterclockwise"),
-    ("source.rate", float("nan"), "source.rate: expected a number > 0, got nan"),
+    ("source.rate", float("nan"), "source.rate: expected a number >= 0, got nan"),
     ("run.max_frames", 0, "run.max_frames: expected an integer >= 1, got 0"),
 ])
 def test_type_and_range_errors(path, value, expected):

@@ -76,10 +76,29 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+def quiet_native_logs() -> None:
+    """Keep OpenCV's, FFmpeg's and ONNX Runtime's own log lines off the terminal (the project's one line says
+    what went wrong); ``--verbose`` skips this. Environment variables the user set win."""
+    import os
+
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")  # read when cv2 is imported
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read at the first FFmpeg capture
+    os.environ.setdefault("OPENCV_VIDEOIO_DEBUG", "0")
+    os.environ.setdefault("GST_DEBUG", "0")
+    cv2 = sys.modules.get("cv2")
+    if cv2 is not None and hasattr(cv2, "setLogLevel"):  # already imported (in-process callers)
+        cv2.setLogLevel(0)
+    ort = sys.modules.get("onnxruntime")
+    if ort is not None and hasattr(ort, "set_default_logger_severity"):
+        ort.set_default_logger_severity(3)  # sessions set their own (backends/onnxrt.py)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     argv = list(argv) if argv is not None else sys.argv[1:]
     args = parser.parse_args(argv)
+    if not getattr(args, "verbose", False):
+        quiet_native_logs()
     args._command_line = command_line(argv)
     if not getattr(args, "_run", None):
         parser.print_help()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..config import flag_type
 from ._common import command_line
 
 
@@ -31,11 +32,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=["fp32", "fp16", "int8"], required=True)
     p.add_argument("--calibrator", choices=["entropy"], default=None, help="implicit INT8 calibration (TensorRT <= 10)")
     p.add_argument("--calib", type=Path, default=None, help="calibration set .npz or folder (default calib/)")
-    p.add_argument("--workspace", type=int, default=None, metavar="MB", help="builder workspace limit in MiB")
+    p.add_argument("--workspace", type=flag_type(int, lo=1), default=None, metavar="MB", help="builder workspace limit in MiB")
     p.add_argument("--timing-cache", type=Path, default=None, help="timing cache file to reuse and update")
-    p.add_argument("--dla-core", type=int, default=None, help="build for this DLA core (GPU fallback on)")
+    p.add_argument("--dla-core", type=flag_type(int, lo=0), default=None, help="build for this DLA core (GPU fallback on)")
     p.add_argument("--version-compatible", action="store_true", help="version-compatible engine (TensorRT 8.6+)")
-    p.add_argument("--max-batch", type=int, default=8, help="profile max batch for a dynamic-batch ONNX (default 8)")
+    p.add_argument("--max-batch", type=flag_type(int, lo=1), default=8, help="profile max batch for a dynamic-batch ONNX (default 8)")
     p.add_argument("--out", type=Path, default=Path("engines"), help="output folder (default engines/)")
     p.add_argument("--backend", choices=["tensorrt", "onnxruntime"], default="tensorrt")
     p.add_argument("--data-dir", type=Path, default=None, help="dataset root for measuring CPU artifacts")
@@ -44,6 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..engine.build import build_engine
+    from ..fsio import check_writable
+
+    check_writable(args.out, "--out", directory=True)  # before building
 
     res = build_engine(args.model, args.precision, args.calibrator, args.calib, args.workspace, args.timing_cache,
                        args.dla_core, args.version_compatible, args.out, args.backend, args.force, args.max_batch,

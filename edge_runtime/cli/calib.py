@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..config import flag_type
 from ._common import command_line
 
 
@@ -21,8 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="calib_command", metavar="ACTION", parser_class=type(p))
     mk = sub.add_parser("make", help="make a calibration set from the train split")
     mk.add_argument("--dataset", choices=["cifar10", "cifar100"], required=True)
-    mk.add_argument("--per-class", type=int, default=100, help="images per class (default 100)")
-    mk.add_argument("--seed", type=int, default=0, help="selection seed (default 0)")
+    mk.add_argument("--per-class", type=flag_type(int, lo=1), default=100, help="images per class (default 100)")
+    mk.add_argument("--seed", type=flag_type(int, lo=0), default=0, help="selection seed (default 0)")
     mk.add_argument("--data-dir", type=Path, default=None, help="dataset root (default $EDGE_RUNTIME_DATA)")
     mk.add_argument("--out", type=Path, default=Path("calib"), help="output folder (default calib/)")
     mk.add_argument("--force", action="store_true", help="replace an existing set")
@@ -36,6 +37,9 @@ def run(args: argparse.Namespace) -> int:
     from ..manifest import sidecar_path
 
     if args.calib_command == "make":
+        from ..fsio import check_writable
+
+        check_writable(args.out, "--out", directory=True)  # before reading the dataset
         out = calib.make(args.dataset, args.per_class, args.seed, args.data_dir, args.out, args.force, command_line(args))
         cs = calib.load(out)
         print("wrote %s (%d images, %d per class, seed %d, sha256 %s) and %s" % (

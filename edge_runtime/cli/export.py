@@ -17,22 +17,27 @@ import argparse
 from pathlib import Path
 
 from . import require_train_extras
+from ..config import flag_type
 from ._common import command_line
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", type=Path, help="a .pt checkpoint written by edge-runtime train")
     p.add_argument("--out", type=Path, default=None, help="output .onnx (default engines/<model>.onnx)")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset, >= 17 (default 17)")
+    p.add_argument("--opset", type=flag_type(int, lo=17), default=17, help="ONNX opset, >= 17 (default 17)")
     p.add_argument("--dynamic-batch", action="store_true", help="symbolic batch axis (default: fixed batch 1)")
     p.add_argument("--data-dir", type=Path, default=None, help="CIFAR root for the parity check on real test images")
-    p.add_argument("--parity-images", type=int, default=256, help="images in the parity check (default 256)")
+    p.add_argument("--parity-images", type=flag_type(int, lo=1), default=256, help="images in the parity check (default 256)")
     p.add_argument("--force", action="store_true", help="replace an existing output")
 
 
 def run(args: argparse.Namespace) -> int:
     require_train_extras()
     from train.export import export_onnx
+
+    from ..fsio import check_writable
+
+    check_writable(args.out or Path("engines"), "--out", directory=args.out is None)  # before exporting
 
     res = export_onnx(args.checkpoint, args.out, opset=args.opset, dynamic_batch=args.dynamic_batch,
                       data_dir=args.data_dir, parity_images=args.parity_images, force=args.force, command=command_line(args))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..config import flag_type
 from ._common import command_line, pct
 
 
@@ -30,8 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", choices=["minmax", "entropy", "percentile"], default=None,
                    help="INT8 calibration method (default percentile for tensorrt, minmax for cpu)")
     p.add_argument("--calib", type=Path, default=None, help="calibration .npz or folder (default calib/)")
-    p.add_argument("--calib-images", type=int, default=None, help="use only the first N calibration images")
-    p.add_argument("--limit", type=int, default=None, help="evaluate on the first N test images (default all)")
+    p.add_argument("--calib-images", type=flag_type(int, lo=1), default=None, help="use only the first N calibration images")
+    p.add_argument("--limit", type=flag_type(int, lo=1), default=None, help="evaluate on the first N test images (default all)")
     p.add_argument("--data-dir", type=Path, default=None, help="dataset root (default $EDGE_RUNTIME_DATA)")
     p.add_argument("--skip-eval", action="store_true", help="do not measure accuracy (manifest says so)")
     p.add_argument("--out", type=Path, default=None, help="output .onnx (default beside the input, e.g. X.int8-cpu.onnx)")
@@ -39,7 +40,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..quantize import quantize
+    from ..fsio import check_writable
+    from ..quantize import default_out, quantize
+
+    check_writable(args.out or default_out(args.model, args.target), "--out")  # before calibrating
 
     res = quantize(args.model, args.target, args.method, args.calib, args.limit, args.data_dir, args.out, args.force,
                    evaluate=not args.skip_eval, calib_limit=args.calib_images, command=command_line(args))

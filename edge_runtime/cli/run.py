@@ -43,8 +43,9 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
+from ..config import RunConfig, SourceConfig, flag_type
 from ..errors import EdgeRuntimeError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,19 +78,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="engine precision when building from an ONNX (default: the ONNX's; fp16 for FP32)")
     p.add_argument("--engines-dir", default="engines", help="where built engines are cached (default engines/)")
     p.add_argument("--manifest", default=None, help="manifest JSON to use instead of the sidecar")
-    p.add_argument("--mean", type=float, nargs=3, default=None, help="R G B mean, for a model without manifest")
-    p.add_argument("--std", type=float, nargs=3, default=None, help="R G B std, for a model without manifest")
+    p.add_argument("--mean", type=flag_type(float), nargs=3, default=None, help="R G B mean, for a model without manifest")
+    p.add_argument("--std", type=flag_type(float, lo=0, lo_open=True), nargs=3, default=None, help="R G B std, for a model without manifest")
     p.add_argument("--labels", type=lambda s: [c for c in s.split(",") if c], default=None,
                    help="comma-separated class names, for a model without manifest")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=flag_type(int, lo=0), default=1,
                    help="CPU threads for ONNX Runtime / PyTorch (default 1: more only spin at batch 1; 0: theirs)")
     p.add_argument("--display", action="store_true", default=None, help="show frames with the overlay (needs a desktop)")
     p.add_argument("--record", default=None, metavar="OUT.mp4", help="write frames with the overlay to a video")
     p.add_argument("--snapshots", default=None, metavar="DIR", help="save frames that turned the output to STOP")
-    p.add_argument("--max-frames", type=int, default=None, metavar="N", help="end after N frames")
-    p.add_argument("--duration", type=float, default=None, metavar="S", help="end after S seconds")
+    p.add_argument("--force", action="store_true",
+                   help="let --record replace an existing file and --snapshots an earlier run's (never the SOURCE)")
+    p.add_argument("--max-frames", type=flag_type(RunConfig, "max_frames"), default=None, metavar="N",
+                   help="end after N frames")
+    p.add_argument("--duration", type=flag_type(RunConfig, "duration_s"), default=None, metavar="S",
+                   help="end after S seconds")
     p.add_argument("--loop", action="store_true", default=None, help="replay a file or folder at its end")
-    p.add_argument("--rate", type=float, default=None, metavar="FPS",
+    p.add_argument("--rate", type=flag_type(SourceConfig, "rate"), default=None, metavar="FPS",
                    help="pace a file like a camera at FPS (0: as fast as the loop takes frames)")
     p.add_argument("--quiet", action="store_true", help="no per-change console lines; a one-line summary at exit")
     p.add_argument("--verbose", action="store_true", help="log at INFO level (engine cache, reconnects)")
@@ -169,6 +174,45 @@ class FrameOutputs:
             self.cv2.destroyAllWindows()
 
 
+#: containers OpenCV's FFmpeg writer takes with the mp4v codec --record uses
+RECORD_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv")
+
+
+def check_outputs(record: Optional[str], snapshots: Optional[str], source: Optional[str], force: bool,
+                  names: Sequence[str] = ("--record", "--snapshots")) -> None:
+    """Refuse, before any work, a recording or snapshot folder that would fail on frame 1 or destroy a file:
+    not writable, not a video name, the SOURCE itself (always), an existing file or an earlier run's snapshots
+    (unless ``force``). ``names``: what the messages call the two (the flags, or the config keys they came from)."""
+    from ..fsio import check_writable
+
+    def same(a: str, b: Optional[str]) -> bool:
+        try:
+            return b is not None and Path(a).exists() and Path(b).exists() and Path(a).samefile(b)
+        except OSError:
+            return False
+
+    if record:
+        what = names[0]
+        if Path(record).suffix.lower() not in RECORD_SUFFIXES:
+            raise EdgeRuntimeError("%s %s: expected a video file name ending in %s" % (what, record, ", ".join(RECORD_SUFFIXES)))
+        if same(record, source):
+            raise EdgeRuntimeError("%s %s: is the SOURCE itself; recording would destroy it; choose another file"
+                                   % (what, record))
+        if Path(record).exists() and not force:
+            raise EdgeRuntimeError("%s %s: exists (%d bytes); pass --force to replace it, or choose another file"
+                                   % (what, record, Path(record).stat().st_size))
+        check_writable(record, what)
+    if snapshots:
+        what = names[1]
+        if same(snapshots, source):
+            raise EdgeRuntimeError("%s %s: is the SOURCE itself; snapshots would be written among its images; choose "
+                                   "another folder" % (what, snapshots))
+        check_writable(snapshots, what, directory=True)
+        if Path(snapshots).is_dir() and not force and any(Path(snapshots).glob("[0-9][0-9][0-9][0-9][0-9][0-9]_*.jpg")):
+            raise EdgeRuntimeError("%s %s: holds an earlier run's snapshots, which this run would overwrite; pass --force, "
+                                   "or choose another folder" % (what, snapshots))
+
+
 def _overrides(args: argparse.Namespace) -> Dict[str, Any]:
     return {"run.max_frames": args.max_frames, "run.duration_s": args.duration, "run.display": args.display,
             "run.record": args.record, "run.snapshots": args.snapshots, "source.loop": args.loop,
@@ -216,6 +260,10 @@ def run(args: argparse.Namespace) -> int:
     cfg = dataclasses.replace(cfg, source=src_cfg)
     if args.quiet:
         cfg = dataclasses.replace(cfg, sinks=tuple(s for s in cfg.sinks if s.type != "console"))
+    check_outputs(args.record if args.record is not None else cfg.run.record,
+                  args.snapshots if args.snapshots is not None else cfg.run.snapshots, source, args.force,
+                  ["--%s" % k if getattr(args, k) is not None else "%s: run.%s" % (cfg.origin, k)
+                   for k in ("record", "snapshots")])
     model = args.model or cfg.model.path or str(default_model(args.backend or cfg.model.backend))
     rt = Runtime.from_config(cfg, model=model, source=source, overrides=_overrides(args), backend=args.backend,
                              threads=args.threads, mean=args.mean, std=args.std, labels=args.labels,

@@ -121,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
         if args.config:
             cfg = overlay(cfg, load_yaml(Path(args.config)), args.config)
         cfg = overlay(cfg, flags, "flags")
+    from ..fsio import check_writable
+
+    check_writable(cfg.out, "--out", directory=True)  # before reading data or building the model
     summary = fit(cfg, resume=args.resume, progress=not args.quiet, command=getattr(args, "_command_line", None))
     if summary:
         acc = summary.get("accuracy", {})
