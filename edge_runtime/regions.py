@@ -60,7 +60,7 @@ class Grid:
 class Region:
     """One entry of ``regions:``: a named rectangle (``x``, ``y``, ``w``, ``h`` in 0..1 of the frame), or a ``grid``
     (cells named ``<name>r<i>c<j>``, ``name`` empty by default). ``rules``: the policy rules that apply here
-    (by name; default all)."""
+    (by name; default all); ``default_action``: when none of them fires (default: the policy's)."""
 
     name: Optional[str] = None
     x: Optional[float] = dataclasses.field(default=None, metadata=_meta(lo=0, hi=1))
@@ -69,6 +69,8 @@ class Region:
     h: Optional[float] = dataclasses.field(default=None, metadata=_meta(lo=0, hi=1, lo_open=True))
     grid: Optional[Grid] = None
     rules: Optional[Tuple[str, ...]] = None
+    #: the action when none of its rules fires (default: ``policy.default_action``)
+    default_action: Optional[Action] = None
 
     def __post_init__(self) -> None:
         box = (self.x, self.y, self.w, self.h)
@@ -99,13 +101,14 @@ class Rect:
     w: float
     h: float
     rules: Optional[Tuple[str, ...]] = None
+    default_action: Optional[Action] = None
 
 
 #: the implicit region when a config has no ``regions:`` (the whole frame, through the manifest's preprocessing)
 WHOLE = Rect("frame", 0.0, 0.0, 1.0, 1.0)
 
 
-def _grid_cells(g: Grid, prefix: str, rules: Optional[Tuple[str, ...]]) -> List[Rect]:
+def _grid_cells(g: Grid, prefix: str, rules: Optional[Tuple[str, ...]], default: Optional[Action]) -> List[Rect]:
     out: List[Rect] = []
     # cell size s with n cells overlapping by o*s: n*s - (n-1)*o*s = 1
     sw = 1.0 / (g.cols - (g.cols - 1) * g.overlap)
@@ -113,7 +116,7 @@ def _grid_cells(g: Grid, prefix: str, rules: Optional[Tuple[str, ...]]) -> List[
     for i in range(g.rows):
         for j in range(g.cols):
             x, y = j * sw * (1 - g.overlap), i * sh * (1 - g.overlap)
-            out.append(Rect("%sr%dc%d" % (prefix, i, j), x, y, min(sw, 1.0 - x), min(sh, 1.0 - y), rules))
+            out.append(Rect("%sr%dc%d" % (prefix, i, j), x, y, min(sw, 1.0 - x), min(sh, 1.0 - y), rules, default))
     return out
 
 
@@ -123,10 +126,10 @@ def expand(regions: Sequence[Region], where: str = "regions") -> Tuple[Rect, ...
     out: List[Rect] = []
     for r in regions:
         if r.grid is not None:
-            out.extend(_grid_cells(r.grid, r.name or "", r.rules))
+            out.extend(_grid_cells(r.grid, r.name or "", r.rules, r.default_action))
         else:
             assert r.name is not None and r.x is not None and r.y is not None and r.w is not None and r.h is not None
-            out.append(Rect(r.name, r.x, r.y, r.w, r.h, r.rules))
+            out.append(Rect(r.name, r.x, r.y, r.w, r.h, r.rules, r.default_action))
     seen = set()
     for rect in out:
         if rect.name in seen:
@@ -200,11 +203,13 @@ class Camera:
 
 
 def region_policy_config(policy_cfg: Any, rect: Rect) -> Any:
-    """The policy config for one region: the rules it names (all when it names none)."""
-    if rect.rules is None:
-        return policy_cfg
-    keep = tuple(r for r in policy_cfg.rules if r.name in rect.rules)
-    return dataclasses.replace(policy_cfg, rules=keep)
+    """The policy config for one region: the rules it names (all when it names none), its default action."""
+    changes: Dict[str, Any] = {}
+    if rect.rules is not None:
+        changes["rules"] = tuple(r for r in policy_cfg.rules if r.name in rect.rules)
+    if rect.default_action is not None:
+        changes["default_action"] = rect.default_action
+    return dataclasses.replace(policy_cfg, **changes) if changes else policy_cfg
 
 
 def check_rule_names(policy_cfg: Any, regions: Sequence[Region], where: str) -> None:

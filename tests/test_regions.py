@@ -1,0 +1,209 @@
+"""Regions of interest: geometry, config errors, the batched crop in the grabber, per-region policies and their
+merge, and the Runtime with regions on both backends that run here (ONNX Runtime, PyTorch)."""
+from __future__ import annotations
+
+from typing import Any, List
+
+import numpy as np
+import pytest
+
+from edge_runtime import manifest as mf
+from edge_runtime.backends import Runner
+from edge_runtime.config import parse_config
+from edge_runtime.errors import EdgeRuntimeError
+from edge_runtime.policy import Action, Reason
+from edge_runtime.preprocess import preprocess
+from edge_runtime.regions import WHOLE, Camera, Grid, Rect, Region, RegionCropper, RegionPolicies, expand, pixel_boxes
+from edge_runtime.runtime import Runtime
+from edge_runtime.sources import SyntheticSource
+
+from .conftest import CLASSES10
+
+CAT, SHIP = CLASSES10.index("cat"), CLASSES10.index("ship")
+MANIFEST = mf.new("onnx", {"name": "fake"}, mf.make_dataset("cifar10", CLASSES10),
+                  mf.make_preprocess((0.49, 0.48, 0.45), (0.25, 0.24, 0.26)))
+RULES = [{"name": "animals_stop", "action": "STOP", "classes": ["cat"], "min_confidence": 0.5},
+         {"name": "animals_slow", "action": "SLOW", "classes": ["cat"], "min_confidence": 0.5}]
+PATH = {"name": "path", "x": 0.375, "y": 0.5, "w": 0.25, "h": 0.5, "rules": ["animals_stop"]}
+LEFT = {"name": "left", "x": 0.0, "y": 0.5, "w": 0.25, "h": 0.5, "rules": ["animals_slow"]}
+
+
+def config(regions: Any = None, **timeouts: Any) -> Any:
+    data = {"policy": {"default_action": "GO", "rules": RULES,
+                       "debounce": {"trigger_k": 1, "trigger_n": 1, "release_m": 1, "min_hold_ms": 0},
+                       "timeouts": dict({"source_timeout_ms": 300, "max_frame_age_ms": 1000, "deadline_ms": 1000},
+                                        **timeouts)}}
+    if regions is not None:
+        data["regions"] = regions
+    return parse_config(data, origin="test.yaml")
+
+
+class BrightnessRunner(Runner):
+    """A 'classifier' that says cat where the image is bright on average, ship elsewhere; records batch sizes."""
+
+    name = "bright"
+
+    def __init__(self, fixed: Any = "batch") -> None:
+        super().__init__(MANIFEST)
+        self.input_shape = [fixed, 3, 32, 32]
+        self.batches: List[int] = []
+
+    def _activate(self) -> None:
+        pass
+
+    def _infer(self, x: np.ndarray) -> np.ndarray:
+        self.batches.append(len(x))
+        out = np.zeros((len(x), 10), np.float32)
+        bright = x.reshape(len(x), -1).mean(1) > 0.0
+        out[bright, CAT] = 8.0
+        out[~bright, SHIP] = 8.0
+        return out
+
+
+def road(w: int = 64, h: int = 36, patch: Any = None) -> np.ndarray:
+    """A dark grey frame; ``patch=(x0, y0, x1, y1)`` paints a white object there."""
+    img = np.full((h, w, 3), 60, np.uint8)
+    if patch is not None:
+        x0, y0, x1, y1 = patch
+        img[y0:y1, x0:x1] = 255
+    return img
+
+
+# ------------------------------------------------------------------------------------------------ geometry
+def test_grid_cells_cover_the_frame_with_the_overlap_asked():
+    cells = expand((Region(grid=Grid(rows=2, cols=3, overlap=0.2)),))
+    assert [c.name for c in cells] == ["r0c0", "r0c1", "r0c2", "r1c0", "r1c1", "r1c2"]
+    assert cells[0].x == 0 and abs(cells[2].x + cells[2].w - 1) < 1e-9 and abs(cells[5].y + cells[5].h - 1) < 1e-9
+    assert abs((cells[0].x + cells[0].w - cells[1].x) / cells[0].w - 0.2) < 1e-9  # neighbours share 20 % of a cell
+    assert pixel_boxes(cells, 300, 200)[:, 2].max() == 300
+
+
+def test_pixel_boxes_are_at_least_one_pixel_and_inside_the_frame():
+    b = pixel_boxes([Rect("a", 0.0, 0.0, 0.001, 0.001), Rect("b", 0.5, 0.25, 0.5, 0.75)], 64, 36)
+    assert b.tolist() == [[0, 0, 1, 1], [32, 9, 64, 36]]
+
+
+@pytest.mark.parametrize("regions, message", [
+    ([{"name": "p", "x": 0.8, "y": 0, "w": 0.3, "h": 1}], "regions[0].w: x + w is 1.1"),
+    ([{"name": "p", "x": 0.1, "y": 0.1}], "regions[0].w: missing"),
+    ([{"x": 0.1, "y": 0.1, "w": 0.1, "h": 0.1}], "regions[0].name: missing"),
+    ([{"name": "p", "x": 0, "y": 0, "w": 1, "h": 1, "rules": ["nope"]}], "no policy rule is named 'nope'"),
+    ([{"name": "p", "x": 0, "y": 0, "w": 1, "h": 1}, {"name": "p", "x": 0, "y": 0, "w": 1, "h": 1}], "used twice"),
+    ([{"grid": {"rows": 2, "cols": 2}, "x": 0.1}], "regions[0].grid: a grid covers the whole frame"),
+    ([{"grid": {"rows": 0, "cols": 2}}], "regions[0].grid.rows: expected an integer in [1, 16]"),
+])
+def test_bad_regions_are_one_line_errors_naming_the_key(regions, message):
+    with pytest.raises(EdgeRuntimeError) as e:
+        config(regions)
+    assert message in str(e.value) and str(e.value).startswith("test.yaml: ") and "\n" not in str(e.value)
+
+
+# -------------------------------------------------------------------------------------------------- crop
+def test_cropper_is_the_plain_preprocessing_without_regions_and_per_crop_preprocessing_with():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    pp = MANIFEST["preprocess"]
+    whole = RegionCropper(pp)(img)
+    assert whole.shape == (1, 3, 32, 32) and np.array_equal(whole, preprocess(img, pp, bgr=True))
+    rects = expand(config([PATH, LEFT, {"grid": {"rows": 1, "cols": 2, "overlap": 0.1}}]).regions)
+    crop = RegionCropper(pp, rects)
+    out = crop(img)
+    assert out.shape == (4, 3, 32, 32) and out.dtype == np.float32
+    for i, (x0, y0, x1, y1) in enumerate(crop.boxes(160, 90).tolist()):  # the vectorized pass = one crop at a time
+        np.testing.assert_allclose(out[i], preprocess(img[y0:y1, x0:x1], pp, bgr=True)[0], rtol=0, atol=1e-6)
+    assert not np.array_equal(out[0], out[1])
+
+
+# ------------------------------------------------------------------------------------------------ policies
+def test_each_region_debounces_on_its_own_and_the_output_is_the_most_severe():
+    cfg = config([PATH, LEFT], source_timeout_ms=10000)
+    cfg = parse_config(dict(__import__("edge_runtime.config", fromlist=["x"]).config_to_dict(cfg),
+                            policy=dict(__import__("edge_runtime.config", fromlist=["x"]).config_to_dict(cfg)["policy"],
+                                        debounce={"trigger_k": 2, "trigger_n": 3, "release_m": 1, "min_hold_ms": 0})))
+    cam = Camera(None, expand(cfg.regions))
+    rp = RegionPolicies([cam], cfg.policy, MANIFEST)
+    cat, ship = np.eye(10)[CAT], np.eye(10)[SHIP]
+    rp.decide(0, np.stack([ship, ship]), 0.0)
+    d = rp.output(0.0)
+    assert d.action is Action.GO and [p.region for p in d.regions] == ["path", "left"]
+    rp.decide(0, np.stack([ship, cat]), 0.1)  # one cat frame on the left: pending (k=2)
+    assert rp.output(0.1).action is Action.GO
+    rp.decide(0, np.stack([cat, cat]), 0.2)  # the left's second: SLOW there; the path's first: pending
+    d = rp.output(0.2)
+    assert (d.action, d.region, d.reason) == (Action.SLOW, "left", Reason.RULE) and d.changed
+    rp.decide(0, np.stack([cat, ship]), 0.3)  # the path's second within 3: STOP, named by the path
+    d = rp.output(0.3)
+    assert (d.action, d.region, d.rule) == (Action.STOP, "path", "animals_stop") and d.changed
+    parts = {p.region: p.action for p in d.regions}
+    assert parts == {"path": Action.STOP, "left": Action.GO}  # the left released after one clear frame
+    again = rp.output(0.31)
+    assert not again.changed and again.seq == d.seq + 1
+    assert d.to_dict()["regions"][0] == {"camera": None, "region": "path", "action": "STOP", "reason": "rule",
+                                         "rule": "animals_stop", "score": 1.0, "class": "cat", "confidence": 1.0}
+
+
+def test_a_region_without_rules_uses_all_of_them():
+    cfg = config([{"name": "all", "x": 0, "y": 0, "w": 1, "h": 1}])
+    rp = RegionPolicies([Camera(None, expand(cfg.regions))], cfg.policy, MANIFEST)
+    assert len(rp.first.config.rules) == 2
+    rp.decide(0, np.eye(10)[CAT][None], 0.0)
+    assert rp.output(0.0).action is Action.STOP
+
+
+# ------------------------------------------------------------------------------------------------ runtime
+def run_frames(cfg: Any, frames: List[np.ndarray], runner: Runner) -> Any:
+    rt = Runtime(cfg, runner, MANIFEST, source=SyntheticSource(frames, loop=False))
+    with rt:
+        out = list(rt.decisions())
+    return rt, out
+
+
+def test_regions_catch_a_small_object_in_the_path_that_the_whole_frame_misses():
+    frames = [road()] * 3 + [road(patch=(26, 19, 38, 36))] * 3  # a white object low in the middle: the path
+    rt, whole = run_frames(config(), frames, BrightnessRunner())
+    assert all(d.action is not Action.STOP or d.reason.failsafe for d in whole)  # the frame's mean stays dark
+    runner = BrightnessRunner()
+    rt, ds = run_frames(config([PATH, LEFT]), frames, runner)
+    stops = [d for d in ds if d.action is Action.STOP and not d.failsafe]
+    assert stops and stops[0].region == "path" and stops[0].rule == "animals_stop" and stops[0].frame_index == 3
+    assert runner.batches[-7:] == [2] * 7  # the warm-up, then one call per frame with both regions
+    r = rt.report()
+    assert r["steps"] == 6 and r["mean_batch"] == 2 and r["cpu_ms_per_step"] > 0
+    assert ds[-1].reason is Reason.END_OF_STREAM
+
+
+def test_a_fixed_batch_model_is_called_in_slices_with_the_same_decisions():
+    frames = [road(patch=(0, 20, 12, 36))] * 4  # an object on the left: SLOW
+    _, dyn = run_frames(config([PATH, LEFT]), frames, BrightnessRunner())
+    fixed = BrightnessRunner(fixed=1)
+    rt, ds = run_frames(config([PATH, LEFT]), frames, fixed)
+    assert [(d.action, d.region) for d in ds] == [(d.action, d.region) for d in dyn]
+    assert set(fixed.batches) == {1} and rt.report()["model_batch"] == 1
+    assert any(d.action is Action.SLOW and d.region == "left" for d in ds)
+
+
+@pytest.fixture(scope="module")
+def backends(lenet_onnx, lenet_ckpt):
+    from edge_runtime.backends.onnxrt import OnnxRuntimeRunner
+    from edge_runtime.backends.torch_runner import TorchRunner
+
+    return {"onnxruntime": lambda: OnnxRuntimeRunner(lenet_onnx, threads=1, manifest=mf.for_artifact(lenet_onnx)),
+            "torch": lambda: TorchRunner(lenet_ckpt, threads=1)}
+
+
+def test_both_backends_decide_the_same_per_region_with_one_batched_call(backends):
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 256, (36, 64, 3), dtype=np.uint8) for _ in range(6)]
+    cfg = parse_config({"policy": {"default_action": "GO", "rules": [
+        {"name": r, "action": "SLOW", "classes": [c], "min_confidence": 0.0} for r, c in (("a", "cat"), ("b", "ship"))]},
+        "regions": [{"grid": {"rows": 2, "cols": 2, "overlap": 0.1}}]}, origin="t.yaml")
+    got = {}
+    for name, make in backends.items():
+        runner = make()
+        rt, ds = run_frames(cfg, frames, runner)
+        got[name] = [[(p.region, p.class_name, round(p.confidence, 3)) for p in d.regions] for d in ds if d.regions
+                     and not d.failsafe]
+        assert rt.report()["mean_batch"] == 4 and rt.report()["model_batch"] is None
+    assert got["onnxruntime"] and got["onnxruntime"] == got["torch"]
+    assert len(got["torch"][0]) == 4 and got["torch"][0][0][0] == "r0c0"
