@@ -20,13 +20,20 @@ import numpy as np
 from . import manifest as mf
 from .backends import Runner, runner_for
 from .errors import EdgeRuntimeError
-from .fsio import PathLike, write_bytes_atomic, write_json_atomic
+from .fsio import PathLike, check_writable, write_bytes_atomic, write_json_atomic
 from .preprocess import preprocess_batch
+from .progress import Progress
 
 
-def predict(runner: Runner, images: np.ndarray, pp: Dict[str, Any], batch: int = 250) -> np.ndarray:
-    """Logits for uint8 HWC images, in chunks (a fixed-batch runner is fed its own batch size)."""
-    outs = [runner.infer(preprocess_batch(images[i:i + batch], pp)) for i in range(0, len(images), batch)]
+def predict(runner: Runner, images: np.ndarray, pp: Dict[str, Any], batch: int = 250,
+            progress: Optional[Progress] = None) -> np.ndarray:
+    """Logits for uint8 HWC images, in chunks (a fixed-batch runner is fed its own batch size); ``progress`` is
+    updated per chunk."""
+    outs = []
+    for i in range(0, len(images), batch):
+        outs.append(runner.infer(preprocess_batch(images[i:i + batch], pp)))
+        if progress is not None:
+            progress.update(len(outs[-1]))
     return np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)
 
 
@@ -163,10 +170,13 @@ def load_artifact(artifact: PathLike, dataset: Optional[str] = None, mean: Optio
 def evaluate(artifact: PathLike, dataset: Optional[str] = None, limit: Optional[int] = None,
              data_dir: Optional[PathLike] = None, out_dir: Optional[PathLike] = None, mean: Optional[List[float]] = None,
              std: Optional[List[float]] = None, labels: Optional[List[str]] = None, latency_iters: int = 200,
-             threads: Optional[int] = None, command: str = "") -> Dict[str, Any]:
-    """Accuracy (full/first-1000/per class), confusion matrix and batch-1 latency; writes JSON + PNG to ``out_dir``."""
+             threads: Optional[int] = None, command: str = "", progress: bool = True) -> Dict[str, Any]:
+    """Accuracy (full/first-1000/per class), confusion matrix and batch-1 latency; writes JSON + PNG to ``out_dir``.
+    Checks the output folder before any work; ``progress``: lines on stderr (:class:`Progress`)."""
     from .cifar import load_split
 
+    if out_dir is not None:
+        check_writable(out_dir, "--out", directory=True)
     runner, man = load_artifact(artifact, dataset, mean, std, labels, threads)
     ds_name = man["dataset"]["name"]
     if dataset is not None and dataset != ds_name:
@@ -181,7 +191,8 @@ def evaluate(artifact: PathLike, dataset: Optional[str] = None, limit: Optional[
         raise EdgeRuntimeError("--limit must be at least 1")
     with runner:
         t0 = time.perf_counter()
-        logits = predict(runner, split.images[:n], man["preprocess"])
+        with Progress(n, "eval %s on %s" % (runner.name, ds_name), enabled=progress) as bar:
+            logits = predict(runner, split.images[:n], man["preprocess"], progress=bar)
         secs = time.perf_counter() - t0
         lat = latency(runner, preprocess_batch(split.images[:1], man["preprocess"]), iters=latency_iters) if latency_iters else None
     res = summarize(logits, split.labels[:n], class_names)

@@ -3,6 +3,10 @@
 Checkpoints, engines, manifests and logs are written to a temporary file in the same
 directory, fsynced, then renamed over the target, so a crash never leaves a half-written
 artifact and an existing file is replaced only by a complete new one.
+
+Permissions are what ``open()`` would give: a new file gets ``0666 & ~umask`` (0644 under the usual umask 022, so
+the ``edge`` service user can read engines another user built; 0600 under 077), a replaced file keeps its mode.
+(``tempfile.mkstemp`` alone creates 0600 whatever the umask.)
 """
 from __future__ import annotations
 
@@ -10,11 +14,38 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import tempfile
+import threading
 from pathlib import Path
 from typing import IO, Any, Iterator, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux shows it (``/proc/self/status``); elsewhere by
+    setting and restoring it under a lock."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def _mode_for(target: Path) -> int:
+    """An existing target's permission bits, else what a new file gets: 0666 minus the umask."""
+    try:
+        return stat.S_IMODE(os.stat(str(target)).st_mode)
+    except OSError:
+        return 0o666 & ~current_umask()
 
 
 @contextlib.contextmanager
@@ -26,6 +57,7 @@ def atomic_open(path: PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + target.name + ".", suffix=".tmp", dir=str(target.parent))
     try:
+        os.fchmod(fd, _mode_for(target))  # mkstemp made it 0600
         with os.fdopen(fd, mode) as fh:
             yield fh
             fh.flush()

@@ -28,7 +28,9 @@ from . import calib as calibmod
 from . import manifest as mf
 from . import onnxutil
 from .errors import EdgeRuntimeError
-from .fsio import PathLike, sha256_file
+from . import resources
+from .fsio import PathLike, check_writable, sha256_file
+from .progress import Progress
 
 TARGETS = ("tensorrt", "cpu", "fp16")
 METHODS = ("minmax", "entropy", "percentile")
@@ -62,8 +64,14 @@ class _Reader:
         raise NotImplementedError
 
 
+def _counted(batches: Iterator[np.ndarray], bar: Progress) -> Iterator[np.ndarray]:
+    for b in batches:
+        yield b
+        bar.update(len(b))
+
+
 def _int8(src: Path, dst: Path, target: str, method: str, cs: calibmod.CalibSet, man: Dict[str, Any],
-          limit: Optional[int], input_name: str, batch: Optional[int]) -> Dict[str, Any]:
+          limit: Optional[int], input_name: str, batch: Optional[int], progress: bool = True) -> Dict[str, Any]:
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -98,8 +106,9 @@ def _int8(src: Path, dst: Path, target: str, method: str, cs: calibmod.CalibSet,
                 onnx.save(dyn, str(work))
         prep = Path(tmp) / "prep.onnx"
         tmp_out = Path(tmp) / "q.onnx"
-        reader = Reader(cs.batches(man["preprocess"], batch_size=calib_batch, limit=n_cal), input_name)
-        with contextlib.redirect_stdout(io.StringIO()):  # the calibrators print progress to stdout
+        bar = Progress(n_cal, "calibration (%s, %s)" % (target, method), enabled=progress)
+        reader = Reader(_counted(cs.batches(man["preprocess"], batch_size=calib_batch, limit=n_cal), bar), input_name)
+        with bar, contextlib.redirect_stdout(io.StringIO()):  # the calibrators print progress to stdout
             quant_pre_process(str(work), str(prep), skip_symbolic_shape=True)
             quantize_static(str(prep), str(tmp_out), reader, quant_format=QuantFormat.QDQ, op_types_to_quantize=ops,
                             per_channel=True, reduce_range=False, activation_type=act, weight_type=wt,
@@ -189,24 +198,32 @@ def _ort_version() -> str:
     return "onnxruntime %s" % onnxruntime.__version__
 
 
-def measure(path_or_bytes: Any, man: Dict[str, Any], limit: Optional[int], data_dir: Optional[PathLike]) -> Dict[str, Any]:
-    """Top-1 of an ONNX model on the manifest's test split with ONNX Runtime."""
+def measure(path_or_bytes: Any, man: Dict[str, Any], limit: Optional[int], data_dir: Optional[PathLike],
+            split: Any = None, desc: str = "accuracy", progress: bool = True) -> Dict[str, Any]:
+    """Top-1 of an ONNX model on the manifest's test split with ONNX Runtime (``split``: already loaded)."""
     from .backends.onnxrt import OnnxRuntimeRunner
     from .cifar import load_split
     from .evaluate import predict, summarize
 
-    split = load_split(man["dataset"]["name"], "test", data_dir)
+    if split is None:
+        split = load_split(man["dataset"]["name"], "test", data_dir)
     n = len(split) if limit is None else min(int(limit), len(split))
-    with OnnxRuntimeRunner(path_or_bytes) as r:
-        logits = predict(r, split.images[:n], man["preprocess"])
+    with OnnxRuntimeRunner(path_or_bytes) as r, Progress(n, desc, enabled=progress) as bar:
+        logits = predict(r, split.images[:n], man["preprocess"], progress=bar)
     s = summarize(logits, split.labels[:n], mf.class_names(man))
     return {"top1": s["top1"], "top1_first1000": s["top1_first1000"], "n": n, "split": "test", "measured_with": "onnxruntime CPU"}
 
 
 def quantize(onnx_path: PathLike, target: str, method: Optional[str] = None, calib: Optional[PathLike] = None,
              limit: Optional[int] = None, data_dir: Optional[PathLike] = None, out: Optional[PathLike] = None,
-             force: bool = False, evaluate: bool = True, calib_limit: Optional[int] = None, command: str = "") -> QuantResult:
-    """Make the ``target`` artifact from an FP32 ONNX export; returns its path and manifest."""
+             force: bool = False, evaluate: bool = True, calib_limit: Optional[int] = None, command: str = "",
+             progress: bool = True) -> QuantResult:
+    """Make the ``target`` artifact from an FP32 ONNX export; returns its path and manifest.
+
+    Every input is checked before the long work starts: the output place is writable, the calibration set exists and
+    fits the model, the test split loads (unless ``evaluate`` is False). ``calib`` defaults to the calibration sets
+    that come with edge-runtime (calib/ of the checkout or the installed package, :mod:`edge_runtime.resources`),
+    found the same from any working directory. ``progress``: the calibration and accuracy passes report on stderr."""
     if target not in TARGETS:
         raise EdgeRuntimeError("--target %r: expected one of %s" % (target, ", ".join(TARGETS)))
     if target == "fp16" and method is not None:
@@ -228,17 +245,34 @@ def quantize(onnx_path: PathLike, target: str, method: Optional[str] = None, cal
     for p in (dst, mf.sidecar_path(dst)):
         if p.exists() and not force:
             raise EdgeRuntimeError("%s already exists; pass --force to replace it (nothing was overwritten)" % p)
-    if target == "fp16":
+        check_writable(p, "--out")
+    cs = None
+    if target != "fp16":
+        if calib is None:
+            calib = resources.folder("calib") or calibmod.DEFAULT_DIR
+        cs = calibmod.load(calibmod.resolve(calib, man), man)
+    split = None
+    if evaluate:  # before the work: a missing dataset is found now, not after the calibration
+        from .cifar import load_split
+
+        try:
+            split = load_split(man["dataset"]["name"], "test", data_dir)
+        except EdgeRuntimeError as exc:
+            raise EdgeRuntimeError("%s (quantize measures the new file's accuracy on the test split; pass --data-dir, "
+                                   "or --skip-eval to quantize without measuring)" % exc) from None
+        if limit is not None and limit < 1:
+            raise EdgeRuntimeError("--limit %d: expected at least 1 test image" % limit)
+    if cs is None:
         made = _fp16(src)
     else:
-        cs = calibmod.load(calibmod.resolve(calib, man), man)
         made = _int8(src, dst, target, str(method), cs, man, calib_limit, input_name,
-                     dims[0] if isinstance(dims[0], int) else None)
+                     dims[0] if isinstance(dims[0], int) else None, progress)
     acc: Optional[Dict[str, Any]] = None
     if evaluate:
         q_bytes = made["model"].SerializeToString()
-        got = measure(q_bytes, man, limit, data_dir)
-        ref = measure(str(src), man, limit, data_dir)
+        label = "fp16" if target == "fp16" else "int8-%s" % target
+        got = measure(q_bytes, man, limit, data_dir, split, "accuracy %s (onnxruntime)" % label, progress)
+        ref = measure(str(src), man, limit, data_dir, split, "accuracy fp32 (onnxruntime)", progress)
         acc = dict(got)
         acc.update(command=command, fp32_onnx={"top1": ref["top1"], "top1_first1000": ref["top1_first1000"], "path": str(src)},
                    drop_vs_fp32=ref["top1"] - got["top1"],

@@ -6,6 +6,7 @@ There is one copy of each in the repository, where its users look for it::
     deploy/demo/cifar10-demo.*    kind "demo"      (the clip and its ground truth)
     engines/bundled/*.onnx[.json] kind "bundled"   (MobileNetV2 x0.5: FP32, INT8 CPU and TensorRT, FP16)
     calib/*.npz[.json]            kind "calib"     (CIFAR-10 calibration set for quantize)
+    engines/checkpoints/*.pt      kind "checkpoints" (PyTorch weights: a checkout only, the wheel has no torch side)
 
 ``setup.py`` copies them into the package (``edge_runtime/_data/<kind>/``) when it builds a wheel, so an
 installed edge-runtime finds them with :mod:`importlib.resources` wherever it is started. Run from a source
@@ -19,16 +20,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 from .errors import EdgeRuntimeError
 
-__all__ = ["KINDS", "path", "folder", "find", "names", "checkout_root", "describe"]
+__all__ = ["KINDS", "path", "folder", "find", "names", "checkout_root", "describe", "bundled_for", "resolve"]
 
 #: kind -> where its files lie in a source checkout (relative to the repository root); the wheel holds them in
 #: edge_runtime/_data/<kind>/ (setup.py reads this table)
 KINDS: Dict[str, str] = {"configs": "deploy/configs", "demo": "deploy/demo", "bundled": "engines/bundled",
-                         "calib": "calib"}
+                         "calib": "calib", "checkpoints": "engines/checkpoints"}  # checkpoints: checkout only (torch)
 _PACKAGE = "edge_runtime._data"
 
 
@@ -94,3 +95,25 @@ def describe() -> str:
     root = checkout_root()
     return "the checkout %s" % root if root is not None else "nowhere: no package data and no checkout"
 
+
+
+
+def bundled_for(p: Union[str, "os.PathLike[str]"]) -> Optional[Path]:
+    """The bundled file that a relative path missing from the working directory names by its repository path
+    (``deploy/configs/vehicle.yaml``, ``engines/bundled/<file>``, ``deploy/demo/<file>``, ``calib/<file>``), or None."""
+    s = str(p)
+    if "://" in s or os.path.isabs(s) or os.path.exists(s):
+        return None
+    rel = Path(s).as_posix()
+    for kind, where in KINDS.items():
+        if rel.startswith(where + "/") and "/" not in rel[len(where) + 1:]:
+            return find(kind, rel[len(where) + 1:])
+    return None
+
+
+def resolve(p: Union[str, "os.PathLike[str]"]) -> Path:
+    """A path argument as given (relative to the working directory, as always) when it exists; else, when it names a
+    bundled file by its repository path, that file (:func:`bundled_for`); else as given (the caller's error names
+    it). So the README's commands work from any directory and from an installed wheel, on the same files."""
+    found = bundled_for(p)
+    return found if found is not None else Path(str(p))

@@ -62,6 +62,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 import numpy as np
 
 from . import manifest as mf
+from . import resources
 from .backends import Runner, runner_for
 from .config import RuntimeConfig, apply_overrides, load_config
 from .errors import EdgeRuntimeError
@@ -70,7 +71,7 @@ from .policy import Decision, Policy, Reason, softmax
 from .preprocess import Preprocessor
 from .sdnotify import Notifier
 from .sinks import Sink, SinkGroup, build_sinks
-from .sources import Frame, Source, create_source
+from .sources import Frame, Source, create_source, source_options
 
 __all__ = ["Runtime", "load_model", "engine_for_onnx", "RingBuffer", "RingTable", "Metrics", "STAGES", "BACKENDS"]
 
@@ -235,10 +236,17 @@ class Runtime:
                     precision: Optional[str] = None) -> "Runtime":
         """A Runtime from a YAML path (or a parsed config). ``model``: an artifact path (default
         ``config.model.path``) or a :class:`Runner` with ``manifest``. ``overrides``: dotted keys as in
-        :func:`~edge_runtime.config.apply_overrides`. Errors are one line (:class:`EdgeRuntimeError`)."""
-        cfg = path_or_cfg if isinstance(path_or_cfg, RuntimeConfig) else load_config(path_or_cfg)
+        :func:`~edge_runtime.config.apply_overrides`. ``source`` (a URI or path) is opened with
+        :func:`~edge_runtime.sources.source_options`, the rule ``edge-runtime run`` uses: a file or folder in place of
+        the config's camera plays at its own size (a folder: every image), unless ``overrides`` set ``source.*``.
+        Errors are one line (:class:`EdgeRuntimeError`)."""
+        cfg = path_or_cfg if isinstance(path_or_cfg, RuntimeConfig) else load_config(resources.resolve(path_or_cfg))
         if overrides:
             cfg = apply_overrides(cfg, overrides)
+        if isinstance(source, (str, Path)):  # one URI or path
+            source = str(resources.bundled_for(source) or source)  # deploy/demo/... from any directory
+            explicit = [k.split(".", 1)[1] for k in (overrides or {}) if k.startswith("source.")]
+            cfg = dataclasses.replace(cfg, source=source_options(cfg.source, source, explicit))
         if isinstance(model, Runner):
             man = manifest if manifest is not None else getattr(model, "manifest", None)
             if man is None:
@@ -248,6 +256,7 @@ class Runtime:
             path = model if model is not None else cfg.model.path
             if path is None:
                 raise EdgeRuntimeError("%s: no model: pass --model ARTIFACT or set model.path" % cfg.origin)
+            path = resources.resolve(path)  # engines/bundled/... from any directory
             runner, man = load_model(path, backend or cfg.model.backend, cfg.model.manifest, mean, std, labels, threads,
                                      engines_dir, precision)
         try:

@@ -61,7 +61,7 @@ from .errors import EdgeRuntimeError
 
 __all__ = ["Frame", "SourceState", "SourceStats", "Source", "CaptureSource", "ImageFolderSource",
            "SyntheticSource", "PushSource", "create_source", "open_source", "register_source_scheme",
-           "SUPPORTED", "IMAGE_EXTENSIONS", "csi_pipeline", "rtsp_pipeline"]
+           "SUPPORTED", "IMAGE_EXTENSIONS", "csi_pipeline", "rtsp_pipeline", "is_camera", "source_options"]
 
 log = logging.getLogger(__name__)
 S = TypeVar("S", bound="Source")
@@ -825,3 +825,34 @@ def open_source(uri: Union[str, int, SourceConfig, None] = None, options: Option
     src = create_source(uri, options)
     src.open()
     return src
+
+
+_CAMERA = re.compile(r"^(csi|v4l2|rtsps?)://|^/dev/video|^\d+$")
+
+
+def is_camera(uri: Union[str, int]) -> bool:
+    """A camera or stream (csi://, v4l2://, /dev/videoN, an index, rtsp://), as opposed to a file, folder or
+    synthetic:// source."""
+    return isinstance(uri, int) or bool(_CAMERA.match(str(uri).strip()))
+
+
+def source_options(opts: SourceConfig, uri: Union[str, int, None] = None, explicit: Sequence[str] = ()) -> SourceConfig:
+    """The options a source is opened with: the one rule ``edge-runtime run`` and ``Runtime.from_config`` share.
+
+    The config's ``width``/``height``/``rate`` describe the camera in its ``source.uri``. With ``uri`` None (or the
+    config's own) the config applies as written; a camera given instead gets the same options. A file, image folder,
+    glob or synthetic:// given instead plays at its own size, a video file paced at the config's rate like a camera,
+    an image folder reading every image (no rate). ``explicit``: the ``source.*`` keys the caller set (CLI flags,
+    ``overrides``), which always apply (``rate`` 0: every frame, as fast as taken)."""
+    if uri is None or str(uri) == str(opts.uri) or is_camera(uri):
+        return opts
+    keep = set(explicit)
+    changes: Dict[str, Any] = {}
+    if "width" not in keep and "height" not in keep:
+        changes.update(width=None, height=None)
+    if "rate" not in keep:
+        s = str(uri)
+        path = s[len("file://"):] if s.startswith("file://") else s
+        if any(c in path for c in "*?[") or os.path.isdir(path) or path.lower().endswith(IMAGE_EXTENSIONS):
+            changes["rate"] = None
+    return dataclasses.replace(opts, **changes)

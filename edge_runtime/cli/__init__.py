@@ -13,6 +13,7 @@ The path, one subcommand per step (each has its own --help):
   edge-runtime build-engine MODEL.onnx  TensorRT FP32/FP16/INT8 engine on the device (or CPU artifacts)
   edge-runtime run [SOURCE]           the robot's loop: camera/file -> model -> STOP/SLOW/GO (no args: the demo)
   edge-runtime predict IMAGE          class, top-k and the policy's action per image (file, folder or glob)
+  edge-runtime predict IMAGE          class, top-k and the policy's action per image (file, folder or glob)
   edge-runtime info                   this machine: Jetson/JetPack, TensorRT, CUDA, OpenCV; usable backends and sinks
   edge-runtime bench MODE ...         latency, FPS, memory and accuracy on this hardware, with the evidence
 
@@ -44,6 +45,7 @@ COMMANDS = {
     "eval": "edge_runtime.cli.eval",
     "build-engine": "edge_runtime.cli.build_engine",
     "run": "edge_runtime.cli.run",
+    "predict": "edge_runtime.cli.predict",
     "predict": "edge_runtime.cli.predict",
     "info": "edge_runtime.cli.info",
     "bench": "edge_runtime.cli.bench",

@@ -6,10 +6,15 @@
   --target fp16      FP16 weights and compute, float32 input/output (for TensorRT 11, which has no FP16 flag)
 
 Calibration (INT8): --calib is a set made by `edge-runtime calib make` (or a folder holding one;
-default calib/), read through the model manifest's preprocessing. --method minmax|entropy|percentile
+default: the CIFAR sets edge-runtime comes with, calib/ of the checkout or of the installed package,
+the same from any working directory), read through the model manifest's preprocessing. --method minmax|entropy|percentile
 (default: percentile for tensorrt, minmax for cpu). The new file's manifest records the method,
 the set's sha256, and the accuracy measured with ONNX Runtime on the test split (--limit N images;
 --skip-eval when no dataset is at hand) with the drop against the FP32 file.
+
+Every input (the output place, the calibration set, the test data) is checked before the work starts;
+the calibration and accuracy passes show progress on stderr (tqdm on a terminal, else a line every 5 s).
+Paths are relative to the working directory; the output goes beside the input unless --out says otherwise.
 
 Examples:
   edge-runtime quantize engines/mnv2.onnx --target tensorrt --data-dir ~/data
@@ -30,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", choices=["tensorrt", "cpu", "fp16"], required=True)
     p.add_argument("--method", choices=["minmax", "entropy", "percentile"], default=None,
                    help="INT8 calibration method (default percentile for tensorrt, minmax for cpu)")
-    p.add_argument("--calib", type=Path, default=None, help="calibration .npz or folder (default calib/)")
+    p.add_argument("--calib", type=Path, default=None, help="calibration .npz or folder (default: the bundled calib/ sets)")
     p.add_argument("--calib-images", type=flag_type(int, lo=1), default=None, help="use only the first N calibration images")
     p.add_argument("--limit", type=flag_type(int, lo=1), default=None, help="evaluate on the first N test images (default all)")
     p.add_argument("--data-dir", type=Path, default=None, help="dataset root (default $EDGE_RUNTIME_DATA)")

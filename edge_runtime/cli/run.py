@@ -4,7 +4,17 @@ SOURCE is a URI as jetson-inference has them: csi://0, /dev/video0 (or v4l2:///d
 rtsp://host/path, a video file, an image folder or glob, synthetic://?rate=30. Without SOURCE the
 config's source.uri is used; with neither --config nor SOURCE, the bundled demo clip
 (deploy/demo/cifar10-demo.mp4, 25 s of CIFAR-10 test images at 30 FPS). The config's width/height
-are its camera's: a file or folder SOURCE plays at its own size.
+are its camera's: a file or folder SOURCE plays at its own size, a video paced at the config's rate
+(--rate overrides, 0: as fast as taken), an image folder or glob reading every image (the Python API,
+Runtime.from_config, applies the same rule: edge_runtime.sources.source_options).
+
+Paths: SOURCE, --model, --config and --record are relative to the working directory; the defaults
+(the bundled model, configs and clip) come with the package and work from any directory, and so do
+their repository paths (deploy/configs/vehicle.yaml, engines/bundled/..., deploy/demo/...) where
+no such file is in the working directory. Outputs go
+where the config's sinks say, relative to the working directory: the bundled vehicle.yaml writes its
+JSONL log to ./runs/vehicle/events.jsonl and sends UDP datagrams to 127.0.0.1:5005. Each run prints
+where its outputs go when it starts.
 
 Defaults: --config deploy/configs/vehicle.yaml, and the bundled MobileNetV2 x0.5 in the build for the
 backend: ONNX Runtime (CPU, the default) runs engines/bundled/mobilenetv2_cifar_x0_5.int8-cpu.onnx
@@ -37,7 +47,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import re
 import signal
 import sys
 import threading
@@ -46,33 +55,57 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..config import RunConfig, SourceConfig, flag_type
+from .. import resources
 from ..errors import EdgeRuntimeError
 
-ROOT = Path(__file__).resolve().parents[2]
-BUNDLED = ROOT / "engines" / "bundled"
-#: the default artifact per backend (measured in benchmarks/runtime.md and benchmarks/quantization.md): on a CPU the
-#: INT8 build made for it (0.25 points below FP32, capture->decision p99 2.7 ms against 3.1 ms for FP32 on
-#: the 2-core test machine); TensorRT builds its own FP16 engine from the FP32 ONNX; PyTorch needs the checkpoint
-DEFAULT_MODELS = {"onnxruntime": BUNDLED / "mobilenetv2_cifar_x0_5.int8-cpu.onnx",
-                  "tensorrt": BUNDLED / "mobilenetv2_cifar_x0_5.onnx",
-                  "torch": ROOT / "engines" / "checkpoints" / "mobilenetv2_cifar_x0_5.pt"}
-DEFAULT_MODEL = DEFAULT_MODELS["onnxruntime"]  # the default backend's
-DEFAULT_CONFIG = ROOT / "deploy" / "configs" / "vehicle.yaml"
-DEFAULT_CLIP = ROOT / "deploy" / "demo" / "cifar10-demo.mp4"
-_CAMERA = re.compile(r"^(csi|v4l2|rtsps?)://|^/dev/video|^\d+$")
+#: the default artifact per backend, as (resources kind, file name) (measured in benchmarks/runtime.md and
+#: benchmarks/quantization.md): on a CPU the INT8 build made for it (0.25 points below FP32, capture->decision p99
+#: 2.7 ms against 3.1 ms for FP32 on the 2-core test machine); TensorRT builds its own FP16 engine from the FP32
+#: ONNX; PyTorch needs the checkpoint (a checkout only). Bundled files resolve through edge_runtime.resources, so
+#: the defaults are the same from any working directory and from an installed wheel.
+DEFAULT_MODELS = {"onnxruntime": ("bundled", "mobilenetv2_cifar_x0_5.int8-cpu.onnx"),
+                  "tensorrt": ("bundled", "mobilenetv2_cifar_x0_5.onnx"),
+                  "torch": ("checkpoints", "mobilenetv2_cifar_x0_5.pt")}
+DEFAULT_CONFIG = ("configs", "vehicle.yaml")
+DEFAULT_CLIP = ("demo", "cifar10-demo.mp4")
 
 log = logging.getLogger("edge_runtime.run")
 
 
 def default_model(backend: Optional[str]) -> Path:
     """The bundled artifact for ``backend`` (``auto``/None: ONNX Runtime, the default)."""
-    return DEFAULT_MODELS.get(str(backend), DEFAULT_MODELS["onnxruntime"])
+    return resources.path(*DEFAULT_MODELS.get(str(backend), DEFAULT_MODELS["onnxruntime"]))
+
+
+def default_config() -> Path:
+    """The bundled deploy/configs/vehicle.yaml."""
+    return resources.path(*DEFAULT_CONFIG)
+
+
+def output_summary(cfg: Any) -> str:
+    """Where a run's outputs go (absolute paths), for the start line: JSONL log, UDP, recording, snapshots."""
+    outs = []
+    for s in cfg.sinks:
+        o = s.options
+        if s.type == "jsonl":
+            outs.append("events %s" % Path(o.path).absolute())
+        elif s.type == "udp":
+            outs.append("udp %s:%d" % (o.host, o.port))
+        elif s.type not in ("console", "callback"):
+            outs.append(s.type)
+    if cfg.run.record:
+        outs.append("recording %s" % Path(cfg.run.record).absolute())
+    if cfg.run.snapshots:
+        outs.append("snapshots %s" % Path(cfg.run.snapshots).absolute())
+    return ", ".join(outs) or "console only"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", nargs="?", default=None, help="camera, stream, file, folder or synthetic:// URI")
-    p.add_argument("--model", default=None, help="artifact: .onnx, .engine or .pt (default: the bundled model's build for the backend)")
-    p.add_argument("--config", default=None, help="runtime YAML (default deploy/configs/vehicle.yaml)")
+    p.add_argument("--model", default=None, help="artifact: .onnx, .engine or .pt (default: the bundled model's build for "
+                   "the backend, %s)" % DEFAULT_MODELS["onnxruntime"][1])
+    p.add_argument("--config", default=None, help="runtime YAML (default: the bundled vehicle.yaml, %s; its outputs: "
+                   "./runs/vehicle/events.jsonl and UDP to 127.0.0.1:5005)" % (resources.find(*DEFAULT_CONFIG) or "missing"))
     p.add_argument("--backend", choices=["auto", "onnxruntime", "tensorrt", "torch"], default=None)
     p.add_argument("--precision", choices=["fp32", "fp16", "int8"], default=None,
                    help="engine precision when building from an ONNX (default: the ONNX's; fp16 for FP32)")
@@ -214,9 +247,11 @@ def check_outputs(record: Optional[str], snapshots: Optional[str], source: Optio
 
 
 def _overrides(args: argparse.Namespace) -> Dict[str, Any]:
-    return {"run.max_frames": args.max_frames, "run.duration_s": args.duration, "run.display": args.display,
-            "run.record": args.record, "run.snapshots": args.snapshots, "source.loop": args.loop,
-            "model.manifest": args.manifest}
+    """The flags that were given, as config overrides (a flag not given leaves the config's value)."""
+    given = {"run.max_frames": args.max_frames, "run.duration_s": args.duration, "run.display": args.display,
+             "run.record": args.record, "run.snapshots": args.snapshots, "source.loop": args.loop,
+             "source.rate": args.rate, "model.manifest": args.manifest}
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def _install_signals(rt: Any) -> List[Any]:
@@ -245,26 +280,25 @@ def run(args: argparse.Namespace) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = load_config(args.config or DEFAULT_CONFIG)
+    cfg = load_config(resources.resolve(args.config) if args.config else default_config())
     source = args.source
     if source is None and args.config is None:
-        if not DEFAULT_CLIP.is_file():
-            raise EdgeRuntimeError("no SOURCE given and the demo clip %s is missing; make it with: python "
-                                   "deploy/make_demo_clip.py, or pass a SOURCE" % DEFAULT_CLIP)
-        source = str(DEFAULT_CLIP)
-    src_cfg = cfg.source
-    if source is not None and not _CAMERA.match(str(source)):  # a file plays at its own size
-        src_cfg = dataclasses.replace(src_cfg, width=None, height=None)
-    if args.rate is not None:
-        src_cfg = dataclasses.replace(src_cfg, rate=args.rate if args.rate > 0 else None)
-    cfg = dataclasses.replace(cfg, source=src_cfg)
+        clip = resources.find(*DEFAULT_CLIP)
+        if clip is None:
+            raise EdgeRuntimeError("no SOURCE given and the bundled demo clip deploy/demo/cifar10-demo.mp4 is missing "
+                                   "(%s); make it with: python deploy/make_demo_clip.py, or pass a SOURCE"
+                                   % resources.describe())
+        source = str(clip)
+    if args.rate is not None and args.rate < 0:
+        raise EdgeRuntimeError("--rate %g: expected frames per second >= 0 (0: as fast as the loop takes frames)"
+                               % args.rate)
     if args.quiet:
         cfg = dataclasses.replace(cfg, sinks=tuple(s for s in cfg.sinks if s.type != "console"))
     check_outputs(args.record if args.record is not None else cfg.run.record,
                   args.snapshots if args.snapshots is not None else cfg.run.snapshots, source, args.force,
                   ["--%s" % k if getattr(args, k) is not None else "%s: run.%s" % (cfg.origin, k)
                    for k in ("record", "snapshots")])
-    model = args.model or cfg.model.path or str(default_model(args.backend or cfg.model.backend))
+    model = str(resources.resolve(args.model or cfg.model.path or default_model(args.backend or cfg.model.backend)))
     rt = Runtime.from_config(cfg, model=model, source=source, overrides=_overrides(args), backend=args.backend,
                              threads=args.threads, mean=args.mean, std=args.std, labels=args.labels,
                              engines_dir=args.engines_dir, precision=args.precision)
@@ -276,6 +310,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print("edge-runtime run: %s on %s (%s), policy %s; Ctrl-C or SIGTERM stops with a final STOP" % (
             rt.source.describe(), model, rt.runner.name, rt.config.origin), flush=True)
+    print("edge-runtime run: outputs: %s" % output_summary(rt.config), flush=True)
     saved = _install_signals(rt)
     t0 = time.monotonic()
     try:
