@@ -18,7 +18,8 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from . import manifest as mf
-from .backends import Runner, runner_for
+from . import backends
+from .backends import Runner
 from .errors import EdgeRuntimeError
 from .fsio import PathLike, check_writable, write_bytes_atomic, write_json_atomic
 from .preprocess import preprocess_batch
@@ -141,30 +142,18 @@ def manual_manifest(artifact: PathLike, dataset: str, mean: Optional[List[float]
 def load_artifact(artifact: PathLike, dataset: Optional[str] = None, mean: Optional[List[float]] = None,
                   std: Optional[List[float]] = None, labels: Optional[List[str]] = None,
                   threads: Optional[int] = None) -> Any:
-    """(runner, manifest) for an artifact, with every check a user can trip over, each one line."""
+    """(runner, manifest) for an artifact through :func:`edge_runtime.backends.load` (the one loader); an ONNX is
+    also checked with ``onnx.checker`` first (a corrupt file is named as such)."""
     p = Path(artifact)
     if not p.is_file():
         raise EdgeRuntimeError("artifact not found: %s" % p)
+    man = None
     if p.suffix == ".onnx":
         from . import onnxutil
 
-        model, man = onnxutil.load_checked(p)
-        if man is None:
-            man = manual_manifest(p, dataset or "cifar10", mean, std, labels)
-        return runner_for(p, threads=threads), man
-    if p.suffix in (".pt", ".pth"):
-        from .backends.torch_runner import TorchRunner
-
-        r = TorchRunner(p, threads=threads)
-        r.activate()
-        assert r.manifest is not None
-        return r, mf.validate(r.manifest, str(p))
-    if p.suffix in (".engine", ".plan"):
-        from .engine.trt import TensorRTRunner
-
-        man = mf.for_artifact(p)
-        return TensorRTRunner(p, manifest=man), man
-    raise EdgeRuntimeError("%s: unknown artifact type %r; expected .onnx, .pt or .engine" % (p, p.suffix))
+        _model, man = onnxutil.load_checked(p)
+    runner = backends.load(p, manifest=man, mean=mean, std=std, labels=labels, threads=threads, dataset=dataset or "cifar10")
+    return runner, runner.manifest
 
 
 def evaluate(artifact: PathLike, dataset: Optional[str] = None, limit: Optional[int] = None,

@@ -16,7 +16,7 @@ callback pushes into), ``model`` a :class:`~edge_runtime.backends.Runner` (with 
 ``rt.stop()`` ends the loop with a final STOP (thread- and signal-safe); ``rt.reset_latch()`` releases a
 latched STOP (``latch.stop``/``latch.faults``) at the next frame, also from any thread or a signal handler.
 
-The loop never names a backend or a camera type: :func:`~edge_runtime.backends.runner_for`,
+The loop never names a backend or a camera type: :func:`~edge_runtime.backends.load`,
 :func:`~edge_runtime.sources.open_source` and :func:`~edge_runtime.sinks.build_sinks` do.
 
 Fail-safe behaviour (besides what :class:`~edge_runtime.policy.Policy` does per frame)
@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import importlib.util
 import logging
 import threading
 import time
@@ -63,7 +62,8 @@ import numpy as np
 
 from . import manifest as mf
 from . import resources
-from .backends import Runner, runner_for
+from . import backends
+from .backends import Runner
 from .config import RuntimeConfig, apply_overrides, load_config
 from .errors import EdgeRuntimeError
 from .metrics import STAGES, Metrics, RingBuffer, RingTable  # noqa: F401 - re-exported for old imports
@@ -77,111 +77,30 @@ __all__ = ["Runtime", "load_model", "engine_for_onnx", "RingBuffer", "RingTable"
 
 log = logging.getLogger(__name__)
 
-#: ``--backend`` names (``auto``: by the artifact's type)
-BACKENDS = ("auto", "onnxruntime", "tensorrt", "torch")
-_SUFFIX_BACKEND = {".onnx": "onnxruntime", ".pt": "torch", ".pth": "torch", ".engine": "tensorrt", ".plan": "tensorrt"}
+#: ``--backend`` names (``auto``: by the artifact's type); the registry is :data:`edge_runtime.backends.BACKENDS`
+BACKENDS = ("auto",) + tuple(backends.BACKENDS)
 
 FrameObserver = Callable[[Frame, Decision], None]
 
 
 # ------------------------------------------------------------------------------------------------- models
-def _manifest_for_onnx(path: Path, mean: Optional[Sequence[float]], std: Optional[Sequence[float]],
-                       labels: Optional[Sequence[str]]) -> Dict[str, Any]:
-    """Sidecar (hash-checked), else the manifest embedded in the ONNX metadata, else one from --mean/--std/--labels."""
-    if mf.sidecar_path(path).is_file():
-        return mf.for_artifact(path)
-    emb: Optional[Dict[str, Any]] = None
-    if importlib.util.find_spec("onnx") is not None:  # only to read an embedded manifest; a robot may lack onnx
-        from . import onnxutil
-
-        emb = onnxutil.manifest_for(path, onnxutil.load(path, check=False))
-    else:
-        log.debug("onnx is not installed: not looking for a manifest embedded in %s", path)
-    if emb is not None:
-        return emb
-    from .evaluate import manual_manifest
-
-    return manual_manifest(path, "cifar10", list(mean) if mean else None, list(std) if std else None,
-                           list(labels) if labels else None)
-
-
-def engine_for_onnx(onnx_path: Union[str, Path], manifest: Dict[str, Any], engines_dir: Union[str, Path] = "engines",
-                    precision: Optional[str] = None, command: str = "") -> Tuple[Path, Dict[str, Any]]:
-    """The TensorRT engine for an ONNX model: the cached one in ``engines_dir`` while its manifest still matches
-    the ONNX's sha256, this TensorRT version and this GPU; otherwise built now (as jetson-inference does on the
-    first run) with :func:`edge_runtime.engine.build.build_engine`. ``precision`` defaults to the ONNX's own,
-    and to fp16 for an FP32 ONNX. Without TensorRT: one line saying what to install."""
-    from .engine import trt as trtmod
-    from .engine.build import build_engine, engine_name
-    from .fsio import sha256_file
-
-    trt = trtmod.import_tensorrt()
-    gpu, cc = trtmod.device_identity()
-    ver = str(trt.__version__)
-    prec = precision or {"fp32": "fp16"}.get(str(manifest.get("precision")), str(manifest.get("precision")))
-    path = Path(engines_dir) / engine_name(manifest["model"]["name"], prec, ver, gpu, cc)
-    sha = sha256_file(onnx_path)
-    if path.is_file() and mf.sidecar_path(path).is_file():
-        try:
-            em: Optional[Dict[str, Any]] = mf.for_artifact(path)
-        except EdgeRuntimeError as exc:
-            log.warning("cached engine %s is unusable (%s); rebuilding it", path, exc)
-            em = None
-        eng = (em or {}).get("engine") or {}
-        if em is not None and em.get("source_sha256") == sha and str(eng.get("tensorrt")) == ver and \
-                str(eng.get("gpu")) == gpu and str(eng.get("compute_capability")) == cc:
-            log.info("using the cached engine %s", path)
-            return path, em
-        if em is not None:
-            log.info("cached engine %s does not match %s (ONNX sha256, TensorRT %s or GPU %s); rebuilding it",
-                     path, onnx_path, ver, gpu)
-    log.info("building a TensorRT %s engine from %s (first run; cached in %s)", prec, onnx_path, engines_dir)
-    res = build_engine(onnx_path, prec, out_dir=engines_dir, force=True, command=command)
-    return res.paths[0], res.manifests[0]
-
-
 def load_model(path: Union[str, Path], backend: str = "auto", manifest: Optional[Union[str, Path]] = None,
                mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
                labels: Optional[Sequence[str]] = None, threads: Optional[int] = 1,
                engines_dir: Union[str, Path] = "engines", precision: Optional[str] = None) -> Tuple[Runner, Dict[str, Any]]:
-    """(Runner, manifest) for an artifact. ``backend``: ``auto`` (by suffix: .onnx ONNX Runtime, .pt PyTorch,
-    .engine TensorRT), or one of ``onnxruntime``, ``torch``, ``tensorrt`` (an ONNX with ``tensorrt`` is built into
-    a cached engine: :func:`engine_for_onnx`). ``manifest`` overrides the sidecar; ``mean``/``std``/``labels``
-    stand in for a missing one. ``threads``: CPU threads for ONNX Runtime / PyTorch, 1 by default: a batch-1
-    frame of a CIFAR-sized model gains nothing from more, and ONNX Runtime's extra threads spin between calls
-    (measured here: 2 threads used 10.6 ms of CPU per 1.2 ms frame, 1 thread 1.3 ms, with a better p99);
-    0 or None leaves the backend's default. Every mistake is one line."""
-    p = Path(path)
-    threads = threads or None
-    if backend not in BACKENDS:
-        raise EdgeRuntimeError("--backend %r: expected one of %s" % (backend, ", ".join(BACKENDS)))
-    if not p.is_file():
-        raise EdgeRuntimeError("model not found: %s; pass --model ARTIFACT (.onnx, .engine or .pt)" % p)
-    native = _SUFFIX_BACKEND.get(p.suffix)
-    if native is None:
-        raise EdgeRuntimeError("%s: unknown artifact type %r; expected .onnx, .engine or .pt" % (p, p.suffix))
-    want = native if backend == "auto" else backend
-    if want == "tensorrt" and native == "onnxruntime":
-        man = mf.read(manifest) if manifest else _manifest_for_onnx(p, mean, std, labels)
-        p, man = engine_for_onnx(p, man, engines_dir, precision)
-        native = "tensorrt"
-    elif want != native:
-        raise EdgeRuntimeError("%s is a %s artifact and cannot run on --backend %s; give an .onnx for onnxruntime or "
-                               "tensorrt, a .pt for torch, an .engine for tensorrt" % (p, native, want))
-    if native == "torch":
-        from .backends.torch_runner import TorchRunner
+    """(Runner, manifest) for an artifact: a thin shim over :func:`edge_runtime.backends.load`, the one loader.
+    ``threads``: CPU threads for ONNX Runtime / PyTorch, 1 by default (a batch-1 frame of a CIFAR-sized model gains
+    nothing from more); 0 or None leaves the backend's default."""
+    runner = backends.load(path, backend, manifest, mean, std, labels, threads, engines_dir, precision)
+    assert runner.manifest is not None
+    return runner, runner.manifest
 
-        runner = TorchRunner(p, threads=threads)
-        runner.activate()  # the checkpoint holds the manifest
-        assert runner.manifest is not None
-        return runner, mf.validate(runner.manifest if manifest is None else mf.read(manifest), str(p))
-    if native == "tensorrt":
-        from .engine.trt import TensorRTRunner
 
-        man = mf.read(manifest) if manifest else mf.for_artifact(p)
-        return TensorRTRunner(p, manifest=man), man
-    man = mf.read(manifest) if manifest else _manifest_for_onnx(p, mean, std, labels)
-    return runner_for(p, threads=threads), man
+def engine_for_onnx(*args: Any, **kwargs: Any) -> Tuple[Path, Dict[str, Any]]:
+    """Moved to :func:`edge_runtime.backends.tensorrt.engine_for_onnx` (kept for old imports)."""
+    from .backends.tensorrt import engine_for_onnx as impl
+
+    return impl(*args, **kwargs)
 
 
 # ------------------------------------------------------------------------------------------------ runtime
@@ -248,7 +167,7 @@ class Runtime:
             explicit = [k.split(".", 1)[1] for k in (overrides or {}) if k.startswith("source.")]
             cfg = dataclasses.replace(cfg, source=source_options(cfg.source, source, explicit))
         if isinstance(model, Runner):
-            man = manifest if manifest is not None else getattr(model, "manifest", None)
+            man = manifest if manifest is not None else model.manifest
             if man is None:
                 raise EdgeRuntimeError("a Runner passed as model needs manifest= (class names and preprocessing)")
             runner, man = model, mf.validate(dict(man), "manifest")

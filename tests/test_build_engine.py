@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -48,17 +46,66 @@ def test_dispatch_trt10() -> None:
 
 
 def test_dispatch_trt11() -> None:
-    rec = _build("11.0.0", "fp16", "fp16")
-    assert "create_network(%d)" % (1 << 1) in rec  # STRONGLY_TYPED
+    trt = fake_tensorrt("11.4.1")
+    out = T.build_serialized(trt, b"onnx", T.BuildOptions(precision="fp16", onnx_precision="fp16"))
+    assert "create_network(STRONGLY_TYPED)" in out.calls and "create_network(1)" in trt.record  # 11: the only flag
+    assert not hasattr(trt.NetworkDefinitionCreationFlag, "EXPLICIT_BATCH")  # removed in 11 (the double follows)
+    rec = trt.record
     assert not any(r.startswith("set_flag") for r in rec)
-    rec = _build("11.0.0", "int8", "int8")
+    rec = _build("11.4.1", "int8", "int8")
     assert not any("INT8" in r for r in rec)
     with pytest.raises(EdgeRuntimeError, match="no FP16 builder flag.*--target fp16"):
-        _build("11.0.0", "fp16", "fp32")
+        _build("11.4.1", "fp16", "fp32")
     with pytest.raises(EdgeRuntimeError, match="no INT8 calibrator"):
-        _build("11.0.0", "int8", "fp32", calibrator="entropy")
+        _build("11.4.1", "int8", "fp32", calibrator="entropy")
     with pytest.raises(EdgeRuntimeError, match="Q/DQ ONNX"):
         _build("10.3.0", "int8", "fp32")
+
+
+def test_doubles_raise_on_calls_their_version_lacks() -> None:
+    t85, t10, t11 = fake_tensorrt("8.5.2"), fake_tensorrt("10.3.0"), fake_tensorrt("11.4.1")
+    assert not hasattr(t85.BuilderFlag, "VERSION_COMPATIBLE") and hasattr(t10.BuilderFlag, "VERSION_COMPATIBLE")
+    assert hasattr(t85.Builder, "build_engine") and not hasattr(t10.Builder, "build_engine")  # removed in 10.0
+    assert not hasattr(t11.Builder, "platform_has_fast_fp16") and not hasattr(t11, "IInt8EntropyCalibrator2")
+    with pytest.raises(AttributeError):
+        t11.Builder(None).create_builder_config().int8_calibrator = object()
+    with pytest.raises(AttributeError):
+        t11.Builder(None).create_builder_config().set_calibration_profile(None)
+    with pytest.raises(AttributeError):
+        t10.Builder(None).create_builder_config().max_workspace_size = 1 << 20
+
+
+@pytest.mark.parametrize("ver", ["8.5.2", "8.6.2", "10.3.0"])
+def test_calibration_at_the_calibration_batch(ver: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dynamic batch + entropy calibrator: a calibration profile at the calibrator's batch (TensorRT calibrates at a
+    profile's opt shape, which is 1 in the main profile), and every full batch reaches the device."""
+    from edge_runtime.engine import cuda as C
+
+    from .trt_double import FakeCudart
+
+    rt = FakeCudart(11 if ver.startswith("8.5") else 12)
+    monkeypatch.setattr(C, "_factory", lambda: C.Cuda(rt=rt, major=rt.major))
+    trt = fake_tensorrt(ver, dynamic=True, cuda=rt)
+    batches = iter([np.zeros((32, 3, 32, 32), np.float32)] * 3 + [np.zeros((5, 3, 32, 32), np.float32)])
+    out = T.build_serialized(trt, b"onnx", T.BuildOptions(precision="int8", onnx_precision="fp32", calibrator="entropy"),
+                             batches, calib_batch_size=32)
+    rec = trt.record
+    assert "set_calibration_profile('input', (32, 3, 32, 32), (32, 3, 32, 32), (32, 3, 32, 32))" in rec
+    assert "add_optimization_profile('input', (1, 3, 32, 32), (1, 3, 32, 32), (8, 3, 32, 32))" in rec
+    assert sum(r.startswith("calibrator batch at") for r in rec) == 3 and "set_calibration_profile(batch 32)" in out.calls
+    assert rt.moved == [("h2d", 32 * 3 * 32 * 32 * 4, False)] * 3 and rt.live()["device"] == 0  # buffer freed
+
+
+@pytest.mark.parametrize("ver", ["8.5.2", "8.6.2", "10.3.0", "11.4.1"])
+def test_batch_profile_per_version(ver: str) -> None:
+    src = "fp16" if ver.startswith("11") else "fp32"
+    trt = fake_tensorrt(ver, dynamic=True)
+    out = T.build_serialized(trt, b"onnx", T.BuildOptions(precision="fp16", onnx_precision=src, opt_batch=4, max_batch=4))
+    assert "add_optimization_profile('input', (1, 3, 32, 32), (4, 3, 32, 32), (4, 3, 32, 32))" in trt.record
+    assert out.profile == {"min": 1, "opt": 4, "max": 4} and out.input_shape == [-1, 3, 32, 32]
+    with pytest.raises(EdgeRuntimeError, match="expected 1 <= opt <= max"):
+        T.build_serialized(fake_tensorrt(ver, dynamic=True), b"x", T.BuildOptions(precision="fp16", onnx_precision=src,
+                                                                                  opt_batch=9, max_batch=8))
 
 
 def test_parse_error_is_one_line() -> None:
@@ -73,16 +120,22 @@ def test_build_engine_names_and_manifest(tmp_path: Path, lenet_onnx: Path, monke
     monkeypatch.setattr(T, "device_identity", lambda: ("Orin (nvgpu)", "8.7"))
     res = B.build_engine(lenet_onnx, "fp16", out_dir=tmp_path, timing_cache=tmp_path / "t.cache", workspace_mb=64)
     path = res.paths[0]
-    assert path.name == "lenet5.fp16.trt10.3.0.orin-nvgpu-sm87.engine" and path.read_bytes() == b"PLAN-10.3.0"
+    assert path.name == "lenet5.fp16.b1-1-8.trt10.3.0.orin-nvgpu-sm87.engine" and path.read_bytes() == b"PLAN-10.3.0"
     m = mf.for_artifact(path)
     e = m["engine"]
     assert m["kind"] == "engine" and m["precision"] == "fp16" and e["tensorrt"] == "10.3.0" and e["gpu"] == "Orin (nvgpu)"
     assert e["compute_capability"] == "8.7" and e["input_shape"] == [-1, 3, 32, 32] and "set_flag(FP16)" in e["build_calls"]
+    assert e["batch_profile"] == {"min": 1, "opt": 1, "max": 8} and e["int8"] is None
     assert m["source_sha256"] == mf.for_artifact(lenet_onnx)["sha256"]
     assert m["dataset"] == mf.for_artifact(lenet_onnx)["dataset"]
     assert (tmp_path / "t.cache").read_bytes() == b"timing-cache"
     with pytest.raises(EdgeRuntimeError, match="already exists"):
         B.build_engine(lenet_onnx, "fp16", out_dir=tmp_path)
+    b8 = B.build_engine(lenet_onnx, "fp16", out_dir=tmp_path, batch=8).paths[0]  # build-engine --batch 8
+    assert b8.name == "lenet5.fp16.b1-8-8.trt10.3.0.orin-nvgpu-sm87.engine"
+    assert mf.for_artifact(b8)["engine"]["batch_profile"] == {"min": 1, "opt": 8, "max": 8}
+    assert "--batch 8" in mf.for_artifact(b8)["engine"]["rebuild_command"]
+    assert "add_optimization_profile('input', (1, 3, 32, 32), (8, 3, 32, 32), (8, 3, 32, 32))" in trt.record
     # the runner refuses an engine from another TensorRT/GPU, naming the rebuild command
     with pytest.raises(EdgeRuntimeError, match=r"built with TensorRT 10.3.0 on GPU Orin \(nvgpu\).*this is TensorRT 10.13.0 "
                                                r"on GPU NVIDIA H100.*rebuild with: edge-runtime build-engine"):
@@ -106,11 +159,66 @@ def test_without_tensorrt_one_line_and_cpu_backend(tmp_path: Path, lenet_onnx: P
     assert mf.for_artifact(tmp_path / "cpu" / "lenet5.int8-cpu.onnx")["accuracy"]["n"] == 120
 
 
-def test_mypy_trt_module_against_stubs() -> None:
-    pytest.importorskip("mypy")
-    r = subprocess.run([sys.executable, "-m", "mypy", "edge_runtime/engine/trt.py", "edge_runtime/engine/cuda.py"],
-                       capture_output=True, text=True, cwd=str(Path(__file__).resolve().parents[1]))
-    assert r.returncode == 0, r.stdout + r.stderr
+BUNDLED = Path(__file__).resolve().parents[1] / "engines" / "bundled"
+CPU_INT8 = BUNDLED / "mobilenetv2_cifar_x0_5.int8-cpu.onnx"
+TRT_INT8 = BUNDLED / "mobilenetv2_cifar_x0_5.int8-tensorrt.onnx"
+FP32 = BUNDLED / "mobilenetv2_cifar_x0_5.onnx"
+
+
+def _no_tensorrt() -> Any:
+    raise AssertionError("TensorRT must not be imported before the ONNX is checked")
+
+
+def test_int8_layout_checked_before_tensorrt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture) -> None:
+    if not CPU_INT8.is_file():
+        pytest.skip("the bundled INT8 models are not in this checkout")
+    assert B.onnx_int8_layout(CPU_INT8, mf.for_artifact(CPU_INT8)) == "cpu"
+    assert B.onnx_int8_layout(TRT_INT8, mf.for_artifact(TRT_INT8)) == "tensorrt"
+    assert B.onnx_int8_layout(FP32, mf.for_artifact(FP32)) is None
+    monkeypatch.setattr(T, "import_tensorrt", _no_tensorrt)
+    want = (r"int8-cpu.onnx is the ONNX Runtime CPU INT8 layout \(uint8 activations, int32 bias\); TensorRT needs signed "
+            r"symmetric Q/DQ: make it with: edge-runtime quantize \S+\.onnx --target tensorrt")
+    with pytest.raises(EdgeRuntimeError, match=want):
+        B.build_engine(CPU_INT8, "int8", out_dir=tmp_path)
+    with pytest.raises(EdgeRuntimeError, match="not a Q/DQ INT8 ONNX.*--target tensorrt, or pass --calibrator entropy"):
+        B.build_engine(FP32, "int8", out_dir=tmp_path)
+    from edge_runtime.backends import load
+
+    with pytest.raises(EdgeRuntimeError, match=want):  # run x.int8-cpu.onnx --backend tensorrt
+        load(CPU_INT8, backend="tensorrt", engines_dir=tmp_path)
+    rc = main(["build-engine", str(CPU_INT8), "--precision", "int8", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "--target tensorrt" in err[0]
+    assert not list(tmp_path.iterdir())
+
+
+def test_int8_engines_from_qdq_and_calibrator_never_collide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not TRT_INT8.is_file():
+        pytest.skip("the bundled INT8 models are not in this checkout")
+    from edge_runtime.engine import cuda as C
+
+    from .trt_double import FakeCudart
+
+    rt = FakeCudart(12)
+    trt = fake_tensorrt("10.3.0", dynamic=False, cuda=rt)  # as the bundled ONNX: fixed batch 1
+    monkeypatch.setattr(T, "import_tensorrt", lambda: trt)
+    monkeypatch.setattr(C, "_factory", lambda: C.Cuda(rt=rt, major=12))
+    q = B.build_engine(TRT_INT8, "int8", out_dir=tmp_path).paths[0]
+    c = B.build_engine(FP32, "int8", calibrator="entropy", out_dir=tmp_path).paths[0]
+    # the bundled ONNX has a fixed batch of 1: no profile in the name, calibration batch 1
+    assert q.name == "mobilenetv2_cifar_x0_5.int8-qdq.trt10.3.0.orin-nvgpu-sm87.engine"
+    assert c.name == "mobilenetv2_cifar_x0_5.int8-calib.trt10.3.0.orin-nvgpu-sm87.engine"
+    mq, mc = mf.for_artifact(q)["engine"], mf.for_artifact(c)["engine"]
+    assert mq["int8"]["method"] == "qdq" and mc["int8"]["method"] == "calib"
+    cal = mc["calibration"]
+    assert cal["images"] == 1000 and cal["batch"] == 1
+    assert Path(cal["cache"]).parent == tmp_path / "calib-cache"  # beside the engines, not under the cwd
+    assert Path(cal["cache"]).read_bytes() == b"calib-cache"
+    assert sum(r.startswith("calibrator batch at") for r in trt.record) == 1000
+    assert not any(r.startswith("set_calibration_profile") for r in trt.record)  # fixed batch: nothing to choose
+    with pytest.raises(EdgeRuntimeError, match="--batch 8: this ONNX has a fixed batch of 1"):
+        B.build_engine(FP32, "fp16", out_dir=tmp_path, batch=8)
 
 
 def _real_trt() -> Any:
@@ -121,14 +229,15 @@ def _real_trt() -> Any:
 
 
 @pytest.mark.gpu
+@pytest.mark.tensorrt
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_contract_real_engine_matches_onnxruntime(tmp_path: Path, lenet_onnx: Path, precision: str) -> None:
     _real_trt()
-    from edge_runtime.evaluate import load_artifact
+    from edge_runtime.backends import load
 
     res = B.build_engine(lenet_onnx, precision, out_dir=tmp_path)
-    x = np.random.default_rng(0).standard_normal((16, 3, 32, 32)).astype(np.float32)
-    with load_artifact(res.paths[0])[0] as eng, load_artifact(lenet_onnx)[0] as ref:
+    x = np.random.default_rng(0).standard_normal((8, 3, 32, 32)).astype(np.float32)
+    with load(res.paths[0]) as eng, load(lenet_onnx) as ref:
         a, b = eng.infer(x), ref.infer(x)
     assert (a.argmax(1) == b.argmax(1)).mean() >= (1.0 if precision == "fp32" else 0.9)
     assert np.abs(a - b).max() <= (1e-3 if precision == "fp32" else 5e-2)

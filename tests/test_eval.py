@@ -25,7 +25,7 @@ def test_eval_onnx_and_pt_agree(tmp_path: Path, lenet_onnx: Path, lenet_ckpt: Pa
     assert main(["eval", str(lenet_ckpt), "--data-dir", str(fixture_data), "--out", str(tmp_path), "--latency-iters", "0",
                  "--limit", "50"]) == 0
     pt = json.loads((tmp_path / "lenet5.pt.eval.json").read_text())
-    assert pt["backend"] == "pytorch" and pt["n"] == 50
+    assert pt["backend"] == "torch" and pt["n"] == 50
 
 
 def test_png_fallback_encoder() -> None:

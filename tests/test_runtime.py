@@ -373,42 +373,6 @@ def test_tensorrt_backend_without_tensorrt_is_one_line(tmp_path, lenet_onnx, cap
     assert "TensorRT is not installed" in msg and "pip install tensorrt" in msg
 
 
-def test_onnx_with_tensorrt_builds_once_then_reuses_the_cached_engine(tmp_path, lenet_onnx, monkeypatch):
-    """The engine cache logic with TensorRT's entry points replaced (the real build is covered by `gpu` tests)."""
-    from edge_runtime.engine import build as buildmod
-    from edge_runtime.engine import trt as trtmod
-    from edge_runtime.fsio import sha256_file
-    from edge_runtime.runtime import engine_for_onnx
-
-    class FakeTrt:
-        __version__ = "10.3.0"
-
-    builds: List[str] = []
-
-    def fake_build(onnx_path: Any, precision: str, out_dir: Any = "engines", force: bool = False, **kw: Any) -> Any:
-        name = buildmod.engine_name("lenet5", precision, "10.3.0", "Orin", "8.7")
-        path = Path(out_dir) / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"plan")
-        man = mf.new("engine", {"name": "lenet5"}, mf.make_dataset("cifar10", CLASSES10),
-                     mf.make_preprocess((0.5,) * 3, (0.25,) * 3), precision, source_sha256=sha256_file(onnx_path),
-                     engine={"tensorrt": "10.3.0", "gpu": "Orin", "compute_capability": "8.7"})
-        mf.write(path, man)
-        builds.append(str(path))
-        return buildmod.BuildResult([path], [mf.for_artifact(path)], [])
-
-    monkeypatch.setattr(trtmod, "import_tensorrt", lambda: FakeTrt)
-    monkeypatch.setattr(trtmod, "device_identity", lambda: ("Orin", "8.7"))
-    monkeypatch.setattr(buildmod, "build_engine", fake_build)
-    man = mf.for_artifact(lenet_onnx)
-    p1, _ = engine_for_onnx(lenet_onnx, man, tmp_path)
-    p2, _ = engine_for_onnx(lenet_onnx, man, tmp_path)
-    assert p1 == p2 and len(builds) == 1 and p1.name == "lenet5.fp16.trt10.3.0.orin-sm87.engine"
-    monkeypatch.setattr(trtmod, "device_identity", lambda: ("Orin", "8.9"))  # another GPU: rebuilt
-    engine_for_onnx(lenet_onnx, man, tmp_path)
-    assert len(builds) == 2
-
-
 # ------------------------------------------------------------------------------------------------ contract
 def _backends() -> List[str]:
     return ["onnxruntime", "torch", "tensorrt"]

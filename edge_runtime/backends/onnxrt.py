@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Dict, Optional, Union
 
 import numpy as np
 
@@ -32,9 +32,11 @@ def session(model: Union[str, Path, bytes], threads: Optional[int] = None) -> An
 class OnnxRuntimeRunner(Runner):
     name = "onnxruntime"
 
-    def __init__(self, model: Union[str, Path, bytes], threads: Optional[int] = None) -> None:
-        super().__init__()
+    def __init__(self, model: Union[str, Path, bytes], threads: Optional[int] = None,
+                 manifest: Optional[Dict[str, Any]] = None) -> None:
+        super().__init__(manifest)
         self.model = model
+        self.path = None if isinstance(model, bytes) else Path(model)
         self.threads = threads
         self.sess: Any = None
 
@@ -43,7 +45,10 @@ class OnnxRuntimeRunner(Runner):
         inp = self.sess.get_inputs()[0]
         self.input_name = inp.name
         self.input_shape = [d if isinstance(d, int) else str(d) for d in inp.shape]
-        self.output_name = self.sess.get_outputs()[0].name
+        self.input_dtype = {"tensor(float)": "float32"}.get(str(inp.type), str(inp.type))
+        out = self.sess.get_outputs()[0]
+        self.output_name = out.name
+        self.output_shape = [d if isinstance(d, int) else str(d) for d in (out.shape or [])]
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.sess.run([self.output_name], {self.input_name: x})[0], dtype=np.float32)

@@ -18,19 +18,14 @@ def artifact_manifest(path: Path) -> Optional[Dict[str, Any]]:
 
 
 def open_runner(path: PathLike, threads: Optional[int] = 1) -> Tuple[Any, Optional[Dict[str, Any]]]:
-    """(active Runner, manifest or None). An artifact its backend cannot load is one line (EdgeRuntimeError)."""
-    from ..backends import runner_for
+    """(active Runner, manifest or None) through :func:`edge_runtime.backends.load` (the one loader; an ONNX
+    without a manifest is allowed here). An artifact its backend cannot load is one line (EdgeRuntimeError)."""
+    from ..backends import load
 
     p = Path(path)
     if not p.is_file():
         raise EdgeRuntimeError("artifact not found: %s; pass an .onnx, .pt or .engine file" % p)
-    man = artifact_manifest(p) if p.suffix not in (".pt", ".pth") else None
-    if p.suffix in (".engine", ".plan"):
-        from ..engine.trt import TensorRTRunner
-
-        runner: Any = TensorRTRunner(p, manifest=man)
-    else:
-        runner = runner_for(p, threads=threads)
+    runner = load(p, threads=threads, require_manifest=False)
     try:
         runner.activate()
     except EdgeRuntimeError:
@@ -39,9 +34,7 @@ def open_runner(path: PathLike, threads: Optional[int] = 1) -> Tuple[Any, Option
         raise EdgeRuntimeError("%s cannot load %s (%s: %s); pass a file written by edge-runtime train/export/"
                                "build-engine" % (runner.name, p, type(exc).__name__, str(exc).splitlines()[0][:160]
                                                  if str(exc) else "")) from None
-    if man is None and getattr(runner, "manifest", None) is not None:
-        man = runner.manifest
-    return runner, man
+    return runner, runner.manifest
 
 
 def describe_format(path: Path, runner: Any, man: Optional[Dict[str, Any]]) -> str:
