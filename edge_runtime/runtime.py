@@ -28,9 +28,20 @@ Fail-safe behaviour (besides what :class:`~edge_runtime.policy.Policy` does per 
   loop has been inside one frame for longer than that, it calls ``policy.tick(now)`` and emits the result
   to the sinks, exactly as the loop does when the source is silent. The policy therefore turns STOP
   (``source_timeout``, with ``watchdog: ...`` in its detail) ``source_timeout_ms`` after the last decided
-  frame, within one poll interval, even if ``Runner.infer`` never returns. A slow inference that does
+  frame, within one poll interval, even if ``Runner.infer`` never returns. Until then the watchdog emits
+  nothing (a tick that is not fail-safe would repeat the last frame's decision, maybe a stale GO): heartbeats
+  pause for at most ``source_timeout_ms``, then they carry the STOP. A slow inference that does
   return before that gets the policy's ``deadline_miss`` with the configured ``deadline_action``.
   Policy and sinks are called under one lock, so the two threads never interleave inside them.
+- Stop: :meth:`Runtime.stop` only sets a flag (no lock: signal handlers call it) and returns at once. Every
+  backend call (``activate``, ``infer``, ``deactivate``) runs on the runner's own daemon thread
+  (:mod:`edge_runtime.runner_thread`) and the loop waits for it in 20 ms slices, so the loop ends with the final
+  STOP within about 20 ms of ``stop()`` even while ``infer`` hangs: the hung call is *abandoned* (the frame gets
+  a fail-safe STOP ``inference_error`` saying so, then the final STOP ``shutdown``). The abandoned call keeps
+  its daemon thread until it returns, if it ever does; the runner is then not deactivated (that would race with
+  the call inside it) and :attr:`Runtime.backend_hung` is True; daemon threads do not keep the process alive
+  (``edge-runtime run`` leaves with ``os._exit`` after flushing its sinks, so no interpreter finalizer touches
+  the backend under the hung call).
 - systemd (``deploy/edge-runtime.service``, ``Type=notify``): with ``$NOTIFY_SOCKET`` set the loop sends
   ``READY=1`` at its first valid decision, ``WATCHDOG=1`` on its iterations (at most every half
   ``WatchdogSec``; from the loop, not the watchdog thread, so a hung loop gets the service restarted) and
@@ -71,6 +82,7 @@ from .policy import Decision, Policy, Reason, softmax
 from .preprocess import Preprocessor
 from .sdnotify import Notifier
 from .sinks import Sink, SinkGroup, build_sinks
+from .runner_thread import Abandoned, RunnerThread, StopFlag
 from .sources import Frame, Source, create_source, source_options
 
 __all__ = ["Runtime", "load_model", "engine_for_onnx", "RingBuffer", "RingTable", "Metrics", "STAGES", "BACKENDS"]
@@ -134,7 +146,9 @@ class Runtime:
         self._prep = Preprocessor(self._pp, bgr=True)
         self._clock = clock
         self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._stop = StopFlag()  # lock-free: stop() is called from signal handlers
+        #: every backend call (activate, infer, deactivate) runs here, so a hung one can be abandoned
+        self._rthread = RunnerThread()
         self._stop_detail = ""
         self._busy_since: Optional[float] = None
         self._entered = False
@@ -186,7 +200,9 @@ class Runtime:
 
     # ------------------------------------------------------------------------------------------- control
     def stop(self, detail: str = "stop requested") -> None:
-        """End the loop with a final STOP (``shutdown``) at its next step. Safe from any thread or a signal handler."""
+        """End the loop with a final STOP (``shutdown``) at its next step, within about 20 ms even while
+        ``Runner.infer`` hangs (the loop stops waiting for it: see "Stop" in the module docstring). Returns at once;
+        takes no lock, so it is safe from any thread or a signal handler."""
         self._stop_detail = detail
         self._stop.set()
 
@@ -195,11 +211,14 @@ class Runtime:
         self.policy.reset()
 
     def __enter__(self) -> "Runtime":
-        self.runner.activate()
+        try:
+            self._backend(self.runner.activate, what="Runner.activate")
+        except Abandoned as exc:  # stop() during activation: the loop ends at once with the final STOP
+            log.warning("%s", exc)
         h, w = self._prep.size
         self._prep(np.zeros((2 * h, 2 * w, 3), np.uint8))  # imports OpenCV now, not on frame 1
         try:  # one warm-up call (allocations, kernel selection) so the first frame is not late
-            self.runner.infer(np.zeros((1, 3, h, w), np.float32))
+            self._infer(np.zeros((1, 3, h, w), np.float32))
         except Exception as exc:  # noqa: BLE001 - the loop reports a failing backend per frame, as a STOP
             log.warning("warm-up inference failed (%s: %s); frames will show whether it keeps failing",
                         type(exc).__name__, exc)
@@ -208,7 +227,7 @@ class Runtime:
             self.source.__enter__()  # after the warm-up: its first frame must not wait for it
         except BaseException:
             self.source.transform = None
-            self.runner.deactivate()
+            self._deactivate()
             raise
         # Everything allocated so far (modules, the model, the config) is long-lived: move it out of the
         # collector's generations so a full collection during the run has only the loop's own objects to scan
@@ -236,7 +255,7 @@ class Runtime:
         self.sinks.close()
         self.source.close()
         self.source.transform = None
-        self.runner.deactivate()
+        self._deactivate()
         if self._frozen:
             self._frozen = False
             gc.unfreeze()  # what __enter__ froze is collectable again (a process may run many Runtimes)
@@ -275,7 +294,7 @@ class Runtime:
                     if x is None:  # a source that was not given our transform (a frame from before __enter__)
                         x = self._prep(frame.image)
                     t_pre = clock()
-                    logits = self.runner.infer(x)
+                    logits = self._infer(x)
                     probs = softmax(np.reshape(logits, -1))
                 except Exception as exc:  # noqa: BLE001 - any backend failure becomes a fail-safe STOP; loop goes on
                     err = " ".join(("%s: %s" % (type(exc).__name__, exc)).split())  # one line
@@ -326,6 +345,35 @@ class Runtime:
                 self.notifier.stopping("final %s" % self.final.summary())
             return self.final
 
+    def _backend(self, fn: Callable[..., Any], *args: Any, what: str = "Runner.infer") -> Any:
+        """``fn(*args)`` on the runner's thread; :meth:`stop` ends the wait (:class:`Abandoned`)."""
+        return self._rthread.call(fn, *args, should_stop=self._stop.is_set, slice_s=0.02, what=what)
+
+    def _infer(self, x: np.ndarray) -> Any:
+        return self._backend(self.runner.infer, x)
+
+    def _deactivate(self) -> None:
+        """Deactivate the runner on its thread, unless a call abandoned there is still inside it (then the runner is
+        left as it is: deactivating it under that call could crash the backend; the process's exit ends it)."""
+        rt = self._rthread
+        if rt.busy:
+            log.warning("the backend has not returned from a call abandoned %.1f s ago: the runner is left active on "
+                        "its daemon thread", time.monotonic() - (rt.busy_since or time.monotonic()))
+            rt.close()
+            return
+        t_end = time.monotonic() + 5.0
+        try:
+            rt.call(self.runner.deactivate, should_stop=lambda: time.monotonic() > t_end, what="Runner.deactivate")
+        except Abandoned as exc:
+            log.warning("%s", exc)
+        finally:
+            rt.close()
+
+    @property
+    def backend_hung(self) -> bool:
+        """True while a backend call abandoned by :meth:`stop` is still running on the runner's daemon thread."""
+        return self._rthread.busy and self._stop.is_set()
+
     def _observe(self, frame: Frame, d: Decision) -> None:
         for fn in self.observers:
             try:
@@ -347,6 +395,8 @@ class Runtime:
                 if since is None or self.final is not None or now - since < period:
                     continue
                 d = self.policy.tick(now)
+                if not d.reason.failsafe:  # still the last frame's decision: never repeat a stale GO as a heartbeat
+                    continue
                 if d.reason is Reason.SOURCE_TIMEOUT:
                     d = dataclasses.replace(d, detail="%s; watchdog: the loop has been on one frame for %.0f ms"
                                             % (d.detail, (now - since) * 1e3))

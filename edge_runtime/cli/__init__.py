@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 from .. import __version__
 from ..errors import EdgeRuntimeError
+from . import signals
 from ._common import command_line
 
 #: subcommand -> module; each module has a docstring (its help), add_arguments(parser) and run(args) -> int.
@@ -96,9 +97,28 @@ def quiet_native_logs() -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = build_parser()
+    """The console script and ``python -m edge_runtime``. Signal handlers come first, before any heavy import
+    (:mod:`edge_runtime.cli.signals`): SIGINT/SIGTERM during start-up end with one line (``run``: exit 0 on SIGTERM,
+    130 on SIGINT), during a run with its final STOP; SIGUSR1 never ends the process."""
+    installed = signals.install()
     argv = list(argv) if argv is not None else sys.argv[1:]
+    try:
+        return _main(argv)
+    except signals.Interrupted as exc:
+        command = next((a for a in argv if not a.startswith("-")), None)
+        sys.stderr.write("edge-runtime%s: %s received during start-up; stopped before anything ran\n"
+                         % (" " + command if command in COMMANDS else "", exc))
+        return signals.exit_code(command, exc.signum)
+    finally:
+        if installed:  # in-process callers (tests, notebooks) get their own handlers back
+            signals.restore()
+
+
+def _main(argv: List[str]) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command != "run":  # only the robot's loop needs them; other commands keep Python's defaults
+        signals.restore()
     if not getattr(args, "verbose", False):
         quiet_native_logs()
     args._command_line = command_line(argv)
@@ -110,6 +130,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except EdgeRuntimeError as exc:
         sys.stderr.write("edge-runtime %s: error: %s\n" % (args.command, exc))
         return exc.exit_code
+    except signals.Interrupted:
+        raise
     except KeyboardInterrupt:
         sys.stderr.write("edge-runtime %s: interrupted\n" % args.command)
         return 130

@@ -47,16 +47,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import signal
+import os
 import sys
-import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ..config import RunConfig, SourceConfig, flag_type
 from .. import resources
 from ..errors import EdgeRuntimeError
+from . import signals
 
 #: the default artifact per backend, as (resources kind, file name) (measured in benchmarks/runtime.md and
 #: benchmarks/quantization.md): on a CPU the INT8 build made for it (0.25 points below FP32, capture->decision p99
@@ -254,23 +254,17 @@ def _overrides(args: argparse.Namespace) -> Dict[str, Any]:
     return {k: v for k, v in given.items() if v is not None}
 
 
-def _install_signals(rt: Any) -> List[Any]:
-    """SIGINT/SIGTERM -> rt.stop(); SIGUSR1 -> rt.reset_latch(). Returns what to restore."""
-    if threading.current_thread() is not threading.main_thread():
-        return []
-    saved = []
+def _install_signals(rt: Any) -> Callable[[], None]:
+    """From now on SIGINT/SIGTERM -> ``rt.stop()`` (a final STOP), SIGUSR1 -> ``rt.reset_latch()``
+    (:mod:`edge_runtime.cli.signals`; installed by ``main`` before any heavy import). Returns what undoes it."""
+    installed = signals.install()  # a no-op when main() or __main__ already did (the usual case)
 
-    def on_stop(signum: int, _frame: Any) -> None:
-        rt.stop("%s received" % signal.Signals(signum).name)
-
-    def on_reset(_signum: int, _frame: Any) -> None:
+    def reset() -> None:
         rt.reset_latch()
         log.warning("SIGUSR1: latch reset requested; it takes effect at the next frame")
 
-    for sig, fn in ((signal.SIGINT, on_stop), (signal.SIGTERM, on_stop), (getattr(signal, "SIGUSR1", None), on_reset)):
-        if sig is not None:
-            saved.append((sig, signal.signal(sig, fn)))
-    return saved
+    signals.attach(rt.stop, reset)
+    return signals.restore if installed else signals.detach
 
 
 def run(args: argparse.Namespace) -> int:
@@ -302,6 +296,7 @@ def run(args: argparse.Namespace) -> int:
     rt = Runtime.from_config(cfg, model=model, source=source, overrides=_overrides(args), backend=args.backend,
                              threads=args.threads, mean=args.mean, std=args.std, labels=args.labels,
                              engines_dir=args.engines_dir, precision=args.precision)
+    restore_signals = _install_signals(rt)  # as soon as the sinks exist: a signal now ends with a final STOP
     run_cfg = rt.config.run
     outputs = None
     if run_cfg.display or run_cfg.record or run_cfg.snapshots:
@@ -311,14 +306,12 @@ def run(args: argparse.Namespace) -> int:
         print("edge-runtime run: %s on %s (%s), policy %s; Ctrl-C or SIGTERM stops with a final STOP" % (
             rt.source.describe(), model, rt.runner.name, rt.config.origin), flush=True)
     print("edge-runtime run: outputs: %s" % output_summary(rt.config), flush=True)
-    saved = _install_signals(rt)
     t0 = time.monotonic()
     try:
         with rt:
             final = rt.run()
     finally:
-        for sig, old in saved:
-            signal.signal(sig, old)
+        restore_signals()
         if outputs is not None:
             outputs.close()
     sys.stdout.flush()
@@ -331,7 +324,14 @@ def run(args: argparse.Namespace) -> int:
         print(rt.format_report())
     if outputs is not None and outputs.snapshots:
         print("%d STOP snapshot(s) in %s" % (outputs.saved, outputs.snapshots))
+    code = 0
     if final.reason.value == "source_failed":
         sys.stderr.write("edge-runtime run: the source failed: %s\n" % (final.detail or "unknown error"))
-        return 1
-    return 0
+        code = 1
+    if rt.backend_hung:  # stopped while the backend hung: leave now, no interpreter finalizer under the hung call
+        sys.stderr.write("edge-runtime run: the backend had not returned when the run stopped (final STOP sent); "
+                         "exiting without waiting for it\n")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
