@@ -221,3 +221,48 @@ def test_command_line_is_the_one_helper_and_quotes_what_was_given(monkeypatch):
     assert command_line(argparse.Namespace()) == "edge-runtime from sys.argv"
     monkeypatch.setattr("sys.argv", ["benchmarks/runtime_bench.py", "latency"])
     assert command_line() == "python benchmarks/runtime_bench.py latency"
+
+
+def test_models_latency_interleaves_rounds_and_prints_the_machine(capsys):
+    pytest.importorskip("torch")
+    rc, out, err = run_cli(["models", "lenet5", "mobilenetv2_paper", "--latency", "--rounds", "3", "--seconds", "0.02",
+                            "--format", "json", "--no-progress"], capsys)
+    assert rc == 0, err
+    assert "load average" in err and "torch threads 1" in err and "3 rounds x 2 models" in err
+    rep = json.loads(out)
+    ev = rep["latency"]
+    assert ev["torch_threads"] == 1 and ev["rounds"] == 3 and ev["cores"] >= 1 and len(ev["loadavg"]) == 3
+    for r in rep["models"]:
+        meds = r["cpu_latency_round_medians_ms"]
+        assert len(meds) == 3 and r["cpu_latency_ms"] == pytest.approx(float(np.median(meds)), abs=1e-3)
+    rc, out, err = run_cli(["models", "--latency", "--rounds", "0"], capsys)
+    assert rc == 2 and "--rounds must be >= 1" in err and err.count("\n") == 1
+
+
+def test_interleaved_reverses_the_order_every_other_round():
+    from edge_runtime.bench.statistics import Timing, interleaved
+
+    order = []
+    res = interleaved([("a", lambda: order.append("a")), ("b", lambda: order.append("b"))], 4,
+                      Timing(warmup_s=0.0, duration_s=1.0, iterations=2, min_iterations=1))
+    firsts = [order[i * 6] for i in range(4)]  # each turn: 1 warm-up call + 2 timed calls, 2 names a round
+    assert firsts == ["a", "b", "a", "b"]
+    assert res["a"]["rounds"] == 4 and len(res["a"]["samples_ms"]) == 8 and res["a"]["pooled"]["n"] == 8
+    assert res["a"]["median_ms"] == pytest.approx(float(np.median(res["a"]["round_medians_ms"])))
+
+
+def test_one_latency_summary_for_bench_runtime_metrics_and_evaluate(lenet_onnx):
+    from edge_runtime.backends import runner_for
+    from edge_runtime.bench.statistics import latency_stats, summarize
+    from edge_runtime.evaluate import latency
+    from edge_runtime.metrics import RingBuffer
+
+    rb = RingBuffer(8)
+    for v in (0.001, 0.002, 0.004, 0.003):
+        rb.add(v)
+    s = summarize([1.0, 2.0, 4.0, 3.0])
+    assert rb.summary() == pytest.approx(s) and s["p50_ms"] == 2.5 and s["max_ms"] == 4.0 and s["n"] == 4
+    assert set(s) <= set(latency_stats([1.0, 2.0], 1))
+    with runner_for(lenet_onnx, threads=1) as r:
+        lat = latency(r, np.zeros((1, 3, 32, 32), np.float32), warmup=1, iters=5)
+    assert set(s) <= set(lat) and lat["n"] == 5
