@@ -34,9 +34,10 @@ from .fsio import PathLike, write_text_atomic
 from .policy import Action
 from .policy_config import DebounceConfig, LatchConfig, PolicyConfig, Rule, TimeoutsConfig
 from .schema import ConfigError, opt
+from .regions import Region, check_rule_names, expand
 
 __all__ = [
-    "Action", "ConfigError", "SourceConfig", "ModelConfig", "Rule", "DebounceConfig", "LatchConfig",
+    "Action", "ConfigError", "SourceConfig", "CameraConfig", "ModelConfig", "Rule", "DebounceConfig", "LatchConfig",
     "TimeoutsConfig", "PolicyConfig", "SinkConfig", "RunConfig", "RuntimeConfig", "ConsoleSinkOptions",
     "JsonlSinkOptions", "UdpSinkOptions", "GpioSinkOptions", "Ros2SinkOptions", "CallbackSinkOptions",
     "load_config", "parse_config", "config_to_dict", "apply_overrides", "save_config",
@@ -93,6 +94,22 @@ class SourceConfig:
         if self.reconnect_max_ms < self.reconnect_initial_ms:
             raise ConfigError("reconnect_max_ms", "%g is less than reconnect_initial_ms (%g)"
                               % (self.reconnect_max_ms, self.reconnect_initial_ms))
+
+
+@dataclasses.dataclass(frozen=True)
+class CameraConfig(SourceConfig):
+    """One entry of ``sources:`` (several cameras, batched into one inference): a :class:`SourceConfig` with a
+    ``name`` (in events and reports) and its own ``regions`` (default: the config's top-level ``regions:``)."""
+
+    name: Optional[str] = None
+    regions: Optional[Tuple[Region, ...]] = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.name:
+            raise ConfigError("name", "missing: every entry of sources needs a name (front, rear, ...)")
+        if not self.uri:
+            raise ConfigError("uri", "missing: the camera's URI (csi://0, /dev/video1, rtsp://..., a file)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,8 +198,26 @@ class RuntimeConfig:
     model: ModelConfig = _opt(ModelConfig)
     sinks: Tuple[SinkConfig, ...] = ()
     run: RunConfig = _opt(RunConfig)
+    #: Regions of interest of ``source`` (and of every camera in ``sources`` without its own): named rectangles
+    #: or a grid, each classified on its own (:mod:`edge_runtime.regions`); none: the whole frame.
+    regions: Tuple[Region, ...] = ()
+    #: Several named cameras, batched into one inference per step; instead of ``source``.
+    sources: Tuple[CameraConfig, ...] = ()
     #: Where it was read from (for messages); not a YAML key.
     origin: str = dataclasses.field(default="config", compare=False)
+
+    def __post_init__(self) -> None:
+        expand(self.regions)  # duplicate names
+        check_rule_names(self.policy, self.regions, "regions")
+        names = [c.name for c in self.sources]
+        for i, cam in enumerate(self.sources):
+            if names.index(cam.name) != i:
+                raise ConfigError("sources[%d].name" % i, "%r is used twice; give every camera its own name" % cam.name)
+            expand(cam.regions or (), "sources[%d].regions" % i)
+            check_rule_names(self.policy, cam.regions or (), "sources[%d].regions" % i)
+        if self.sources and self.source.uri:
+            raise ConfigError("sources", "give source (one camera) or sources (several), not both; move source.uri "
+                                         "into a sources entry with a name")
 
     def validate_against(self, class_names: Sequence[str], superclass_names: Optional[Sequence[str]] = None) -> None:
         """Check the policy's rules against the model's names (see :meth:`PolicyConfig.validate_against`)."""

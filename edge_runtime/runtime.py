@@ -82,8 +82,9 @@ from .policy import Decision, Policy, Reason, softmax
 from .preprocess import Preprocessor
 from .sdnotify import Notifier
 from .sinks import Sink, SinkGroup, build_sinks
+from .regions import WHOLE, Camera, RegionCropper, RegionPolicies, expand
 from .runner_thread import Abandoned, RunnerThread, StopFlag
-from .sources import Frame, Source, create_source, source_options
+from .sources import Frame, Source, SourceGroup, camera_configs, create_source, source_options
 
 __all__ = ["Runtime", "load_model", "engine_for_onnx", "RingBuffer", "RingTable", "Metrics", "STAGES", "BACKENDS"]
 
@@ -120,22 +121,38 @@ class Runtime:
     """One run of the loop. Build it with :meth:`from_config`, enter it, iterate :meth:`decisions`.
 
     ``runner``/``manifest``: the model (the manifest gives class names and preprocessing). ``source``: a
-    URI or a :class:`Source` (default: ``config.source``). ``sinks``: a :class:`SinkGroup` (default: built from
-    ``config.sinks``); ``extra_sinks`` are added to it (e.g. a ``CallbackSink`` of your own).
+    URI or a :class:`Source` (default: ``config.source``, or the cameras of ``config.sources``), or a list of them
+    for several cameras (URIs as ``name=uri``; :func:`~edge_runtime.sources.camera_configs`). ``sinks``: a
+    :class:`SinkGroup` (default: built from ``config.sinks``); ``extra_sinks`` are added to it (e.g. a
+    ``CallbackSink`` of your own).
+
+    Cameras and regions (:mod:`edge_runtime.regions`): each camera's grabber thread crops and preprocesses all of
+    its regions into one ``(R, 3, H, W)`` batch; each step of the loop takes the newest frame of every camera that
+    has one and runs ONE ``Runner.infer`` on all their regions (a model with a fixed batch, e.g. 1, is called
+    batch-size slices at a time by :meth:`Runner.infer`); every (camera, region) has its own pure
+    :class:`Policy` and the output is the most severe (:class:`~edge_runtime.regions.RegionPolicies`). A camera
+    without a frame is ticked: when it stays silent for ``source_timeout_ms`` its decision, and so the output,
+    turns STOP (``source_timeout``, naming the camera) while the others go on; it reconnects by itself.
     """
 
     def __init__(self, config: RuntimeConfig, runner: Runner, manifest: Mapping[str, Any],
-                 source: Union[str, Source, None] = None, sinks: Optional[SinkGroup] = None,
-                 extra_sinks: Sequence[Sink] = (), clock: Callable[[], float] = time.monotonic) -> None:
+                 source: Union[str, Source, Sequence[Union[str, Source]], None] = None,
+                 sinks: Optional[SinkGroup] = None, extra_sinks: Sequence[Sink] = (),
+                 clock: Callable[[], float] = time.monotonic) -> None:
         ds = manifest["dataset"]
         config.validate_against(ds["class_names"], (ds.get("superclasses") or {}).get("names"))
         self.config = config
         self.runner = runner
         self.manifest = dict(manifest)
-        self.policy = Policy.from_manifest(config.policy, manifest)
-        self.source = source if isinstance(source, Source) else create_source(source, config.source)
-        if self.source.stale_after_s is None:
-            self.source.stale_after_s = config.policy.timeouts.max_frame_age_ms / 1e3
+        self.cameras, sources = self._open_cameras(config, source)
+        #: one pure Policy per (camera, region); ``policy`` is the first (the only one without regions/cameras)
+        self.policies = RegionPolicies(self.cameras, config.policy, manifest)
+        self.policy: Policy = self.policies.first
+        self.sources = SourceGroup(sources)
+        self.source = sources[0]
+        for src in sources:
+            if src.stale_after_s is None:
+                src.stale_after_s = config.policy.timeouts.max_frame_age_ms / 1e3
         self.sinks = sinks if sinks is not None else build_sinks(config.sinks)
         for s in extra_sinks:
             self.sinks.add(s)
@@ -144,6 +161,11 @@ class Runtime:
         self.final: Optional[Decision] = None
         self._pp = self.manifest["preprocess"]
         self._prep = Preprocessor(self._pp, bgr=True)
+        #: each camera's grabber-thread transform: all its regions -> one (R, 3, H, W) batch
+        self.croppers = [RegionCropper(self._pp, cam.rects) for cam in self.cameras]
+        self.steps = 0
+        self.images = 0
+        self._cpu: List[float] = []
         self._clock = clock
         self._lock = threading.Lock()
         self._stop = StopFlag()  # lock-free: stop() is called from signal handlers
@@ -159,10 +181,51 @@ class Runtime:
         #: the loop (never from the watchdog thread: a hung loop must stop the pings), STOPPING=1 at the final STOP
         self.notifier = Notifier()
 
+    @staticmethod
+    def _open_cameras(config: RuntimeConfig, source: Any) -> Tuple[List[Camera], List[Source]]:
+        """(cameras, their sources, not yet opened) for ``source`` as :meth:`__init__` takes it."""
+        def rects(regions: Any) -> Tuple[Any, ...]:
+            return expand(regions if regions is not None else config.regions) or (WHOLE,)
+
+        by_name = {c.name: c for c in config.sources}
+        if isinstance(source, (list, tuple)) and len(source) == 1:
+            source = source[0]
+        if isinstance(source, Source):
+            cam = by_name.get(source.name)
+            return [Camera(source.name, rects(cam.regions if cam is not None else None))], [source]
+        if isinstance(source, (list, tuple)):
+            if all(isinstance(s, Source) for s in source):
+                cams, srcs = [], []
+                for i, s in enumerate(source):
+                    s.name = s.name or "cam%d" % i
+                    cam = by_name.get(s.name)
+                    cams.append(Camera(s.name, rects(cam.regions if cam is not None else None)))
+                    srcs.append(s)
+                return cams, srcs
+            if not all(isinstance(s, (str, Path)) for s in source):
+                raise EdgeRuntimeError("source: expected URIs (name=uri) or Source objects, not a mix of both")
+            cfgs = camera_configs(config, [str(s) for s in source])
+        elif config.sources:
+            cfgs = camera_configs(config, [] if source is None else [str(source)])
+        else:
+            return [Camera(None, rects(None))], [create_source(source, config.source)]
+        cams, srcs = [], []
+        try:
+            for c in cfgs:
+                src = create_source(c)
+                src.name = getattr(c, "name", None)
+                cams.append(Camera(src.name, rects(getattr(c, "regions", None))))
+                srcs.append(src)
+        except BaseException:
+            for s in srcs:
+                s.close()
+            raise
+        return cams, srcs
+
     @classmethod
     def from_config(cls, path_or_cfg: Union[str, Path, RuntimeConfig], model: Union[str, Path, Runner, None] = None,
-                    source: Union[str, Source, None] = None, overrides: Optional[Mapping[str, Any]] = None,
-                    backend: Optional[str] = None, manifest: Optional[Mapping[str, Any]] = None,
+                    source: Union[str, Source, Sequence[Union[str, Source]], None] = None,
+                    overrides: Optional[Mapping[str, Any]] = None, backend: Optional[str] = None, manifest: Optional[Mapping[str, Any]] = None,
                     extra_sinks: Sequence[Sink] = (), threads: Optional[int] = 1,
                     mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
                     labels: Optional[Sequence[str]] = None, engines_dir: Union[str, Path] = "engines",
@@ -176,7 +239,9 @@ class Runtime:
         cfg = path_or_cfg if isinstance(path_or_cfg, RuntimeConfig) else load_config(resources.resolve(path_or_cfg))
         if overrides:
             cfg = apply_overrides(cfg, overrides)
-        if isinstance(source, (str, Path)):  # one URI or path
+        if isinstance(source, (list, tuple)) and len(source) == 1:
+            source = source[0]
+        if source is not None and not isinstance(source, (Source, list, tuple)) and not cfg.sources:
             source = str(resources.bundled_for(source) or source)  # deploy/demo/... from any directory
             explicit = [k.split(".", 1)[1] for k in (overrides or {}) if k.startswith("source.")]
             cfg = dataclasses.replace(cfg, source=source_options(cfg.source, source, explicit))
@@ -207,8 +272,14 @@ class Runtime:
         self._stop.set()
 
     def reset_latch(self) -> None:
-        """Release a latched STOP at the next frame (:meth:`Policy.reset`). Safe from any thread or a signal handler."""
-        self.policy.reset()
+        """Release a latched STOP at the next frame (:meth:`Policy.reset`, every region's). Safe from any thread or a
+        signal handler."""
+        self.policies.reset()
+
+    def region_boxes(self) -> Dict[Optional[str], Tuple[Any, ...]]:
+        """Camera name (None: the single source) -> its regions (:class:`~edge_runtime.regions.Rect`, normalized), for
+        :class:`~edge_runtime.overlay.FrameOutputs`."""
+        return {c.name: c.rects for c in self.cameras}
 
     def __enter__(self) -> "Runtime":
         try:
@@ -217,27 +288,33 @@ class Runtime:
             log.warning("%s", exc)
         h, w = self._prep.size
         self._prep(np.zeros((2 * h, 2 * w, 3), np.uint8))  # imports OpenCV now, not on frame 1
-        try:  # one warm-up call (allocations, kernel selection) so the first frame is not late
-            self._infer(np.zeros((1, 3, h, w), np.float32))
-        except Exception as exc:  # noqa: BLE001 - the loop reports a failing backend per frame, as a STOP
-            log.warning("warm-up inference failed (%s: %s); frames will show whether it keeps failing",
-                        type(exc).__name__, exc)
-        self.source.transform = self._prep  # preprocess in the grabber thread, overlapped with inference here
+        for n in sorted({self.policies.batch} | {len(c) for c in self.croppers}):
+            try:  # one warm-up call per batch size (allocations, kernel selection) so the first frame is not late
+                self._infer(np.zeros((n, 3, h, w), np.float32))
+            except Exception as exc:  # noqa: BLE001 - the loop reports a failing backend per frame, as a STOP
+                log.warning("warm-up inference failed (%s: %s); frames will show whether it keeps failing",
+                            type(exc).__name__, exc)
+                break
+        for src, crop in zip(self.sources.sources, self.croppers):
+            src.transform = crop  # crop + preprocess in the grabber thread, overlapped with inference here
+        gc.collect()  # before the sources open (it can take 0.5 s with torch loaded): no frame waits for it
         try:
-            self.source.__enter__()  # after the warm-up: its first frame must not wait for it
+            self.sources.open()  # after the warm-up: its first frame must not wait for it
         except BaseException:
-            self.source.transform = None
+            for src in self.sources.sources:
+                src.transform = None
             self._deactivate()
             raise
         # Everything allocated so far (modules, the model, the config) is long-lived: move it out of the
         # collector's generations so a full collection during the run has only the loop's own objects to scan
         # (milliseconds otherwise, on the loop's thread, in the middle of a frame). Process-wide: close()
-        # unfreezes, which also ends a freeze made by other code in the process.
-        gc.collect()
+        # unfreezes, which also ends a freeze made by other code in the process. (Collected above, before the
+        # sources opened; freezing is instant.)
         gc.freeze()
         self._frozen = True
         self._entered = True
         self.metrics.t_start = self._clock()
+        self._cpu = [time.process_time()]
         self._watchdog = threading.Thread(target=self._watch, name="edge-runtime:watchdog", daemon=True)
         self._watchdog.start()
         return self
@@ -252,9 +329,12 @@ class Runtime:
             self._finish(Reason.SHUTDOWN, self._stop_detail or "runtime closed")
         if self._watchdog is not None:
             self._watchdog.join(timeout=1.0)
+        if len(self._cpu) == 1:
+            self._cpu.append(time.process_time())
         self.sinks.close()
-        self.source.close()
-        self.source.transform = None
+        self.sources.close()
+        for src in self.sources.sources:
+            src.transform = None
         self._deactivate()
         if self._frozen:
             self._frozen = False
@@ -262,60 +342,94 @@ class Runtime:
 
     # -------------------------------------------------------------------------------------------- the loop
     def decisions(self) -> Iterator[Decision]:
-        """Run the loop, yielding every decision (one per frame, one per empty poll), until the source ends,
-        :meth:`stop` is called or a ``run`` limit is reached; the last one is the final STOP."""
+        """Run the loop, yielding every decision (one per step, one per empty poll), until the sources end,
+        :meth:`stop` is called or a ``run`` limit is reached; the last one is the final STOP. A step is one frame of
+        the single source, or the newest frame of every camera that has one (their regions in one inference)."""
         if not self._entered:
             raise RuntimeError("use the Runtime in a `with` block before iterating decisions()")
-        src, pol, m, clock, run = self.source, self.policy, self.metrics, self._clock, self.config.run
+        grp, pols, m, clock, run = self.sources, self.policies, self.metrics, self._clock, self.config.run
+        several = len(grp) > 1
+        sizes = [len(c) for c in self.croppers]
         t_end = None if run.duration_s is None else clock() + run.duration_s
-        yield self._locked(lambda: pol.tick(clock()))  # STOP (startup) until the first valid frame
+        yield self._locked(lambda: pols.tick_all(clock()))  # STOP (startup) until the first valid frame
         while self.final is None:
             self.notifier.watchdog()  # rate-limited; every iteration, frame or empty poll, proves the loop alive
             if self._stop.is_set() or (run.max_frames is not None and m.frames >= run.max_frames) or \
                     (t_end is not None and clock() >= t_end):
                 yield self._finish(Reason.SHUTDOWN, self._stop_detail if self._stop.is_set() else "run limit reached")
                 return
-            frame = src.read(pol.poll_interval_s)
+            got = grp.read(pols.poll_interval_s)
             t_read = clock()
-            if frame is None:
-                if src.finished:
-                    yield self._finish(Reason.SOURCE_FAILED if src.failed else Reason.END_OF_STREAM, src.failure)
+            if not got:
+                if grp.finished:
+                    yield self._finish(Reason.SOURCE_FAILED if grp.failed else Reason.END_OF_STREAM, grp.failure)
                     return
                 m.polls += 1
-                yield self._locked(lambda: pol.tick(t_read))
+                yield self._locked(lambda: pols.tick_all(t_read))
                 continue
-            self._busy_since = t_read  # the watchdog ticks the policy while this frame takes too long
-            t_pre, err, probs = t_read, None, None
-            if frame.error is not None:  # the grabber thread could not preprocess it: a fail-safe STOP, as below
-                err = "preprocessing failed: %s" % frame.error
-            else:
+            self._busy_since = t_read  # the watchdog ticks the policies while this step takes too long
+            errs: List[Optional[str]] = [None] * len(got)
+            xs: List[np.ndarray] = []
+            for k, (cam, frame) in enumerate(got):
+                if frame.error is not None:  # the grabber could not preprocess it: a fail-safe STOP for its camera
+                    errs[k] = "preprocessing failed: %s" % frame.error
+                    continue
+                x = frame.tensor
+                if x is None:  # a source that was not given our transform (a frame from before __enter__)
+                    try:
+                        x = self.croppers[cam](frame.image)
+                    except Exception as exc:  # noqa: BLE001 - as in the grabber
+                        errs[k] = "preprocessing failed: %s" % " ".join(("%s: %s" % (type(exc).__name__, exc)).split())
+                        continue
+                xs.append(x)
+            t_pre = clock()
+            probs, err = None, None
+            if xs:
+                n = sum(len(x) for x in xs)
                 try:
-                    x = frame.tensor
-                    if x is None:  # a source that was not given our transform (a frame from before __enter__)
-                        x = self._prep(frame.image)
-                    t_pre = clock()
-                    logits = self._infer(x)
-                    probs = softmax(np.reshape(logits, -1))
+                    logits = self._infer(xs[0] if len(xs) == 1 else np.concatenate(xs))
+                    if n == 1:
+                        probs = softmax(np.reshape(logits, (1, -1)))
+                    elif np.ndim(logits) == 2 and len(logits) == n:
+                        probs = softmax(logits)
+                    else:
+                        err = "the model returned shape %s for a batch of %d" % (np.shape(logits), n)
                 except Exception as exc:  # noqa: BLE001 - any backend failure becomes a fail-safe STOP; loop goes on
                     err = " ".join(("%s: %s" % (type(exc).__name__, exc)).split())  # one line
+                self.steps += 1
+                self.images += n
             t_inf = clock()
             with self._lock:
                 self._busy_since = None
-                d = pol.decide(probs, t_inf, frame_age_s=t_read - frame.t_capture,
-                               latency_s=t_inf - frame.t_capture, error=err, frame_index=frame.index,
-                               media_time_s=frame.media_time_s)
+                row = 0
+                for k, (cam, frame) in enumerate(got):
+                    e = errs[k] or err
+                    p = None
+                    if errs[k] is None:
+                        p = None if probs is None else probs[row:row + sizes[cam]]
+                        row += sizes[cam]
+                    pols.decide(cam, p, t_inf, frame_age_s=t_read - frame.t_capture, latency_s=t_inf - frame.t_capture,
+                                error=e, frame_index=frame.index, media_time_s=frame.media_time_s)
+                if several and len(got) < len(grp):  # the silent cameras: STOP once silent for source_timeout_ms
+                    seen = {cam for cam, _ in got}
+                    for cam in range(len(grp)):
+                        if cam not in seen:
+                            pols.tick(cam, t_inf)
+                d = pols.output(t_inf)
                 t_pol = clock()
                 self.sinks.emit(d)
             t_sink = clock()
-            # preprocessing ran either in the producer thread (frame.transform_s, part of capture->read's span)
-            # or here (t_pre - t_read); capture->read is the rest: grab, hand-over and waiting to be read
-            t_prep = frame.transform_s + (t_pre - t_read)
-            m.table.add((t_read - frame.t_capture - frame.transform_s, t_prep, t_inf - t_pre, t_pol - t_inf,
-                         t_sink - t_pol, t_pol - frame.t_capture))  # STAGES, then capture->decision
-            m.frames += 1
+            for cam, frame in got:
+                # preprocessing ran either in the producer thread (frame.transform_s, part of capture->read's span)
+                # or here (t_pre - t_read); capture->read is the rest: grab, hand-over and waiting to be read
+                m.table.add((t_read - frame.t_capture - frame.transform_s, frame.transform_s + (t_pre - t_read),
+                             t_inf - t_pre, t_pol - t_inf, t_sink - t_pol, t_pol - frame.t_capture))  # STAGES, c->d
+            m.frames += len(got)
             m.t_first_frame = t_read if m.t_first_frame is None else m.t_first_frame
             m.t_last_frame = t_read
-            self._observe(frame, d)
+            if self.observers:
+                for _cam, frame in got:
+                    self._observe(frame, d)
             if not self.notifier.is_ready and self.notifier.enabled and not d.reason.failsafe:
                 self.notifier.ready("deciding: %s" % d.summary())
             yield d
@@ -339,7 +453,7 @@ class Runtime:
     def _finish(self, reason: Reason, detail: str = "") -> Decision:
         with self._lock:
             if self.final is None:
-                self.final = self.policy.shutdown(self._clock(), reason, detail)
+                self.final = self.policies.shutdown(self._clock(), reason, detail)
                 self.sinks.emit(self.final)
                 self.sinks.flush(timeout=2.0)
                 self.notifier.stopping("final %s" % self.final.summary())
@@ -384,7 +498,7 @@ class Runtime:
                     log.warning("frame observer %r failed (the loop goes on): %s", fn, exc, exc_info=exc)
 
     def _watch(self) -> None:
-        period = self.policy.poll_interval_s
+        period = self.policies.poll_interval_s
         while not self._watch_stop.wait(period):
             since = self._busy_since  # a lock-free look first: most wake-ups find the loop idle or on time
             if since is None or self._clock() - since < period:
@@ -394,7 +508,7 @@ class Runtime:
                 now = self._clock()
                 if since is None or self.final is not None or now - since < period:
                     continue
-                d = self.policy.tick(now)
+                d = self.policies.tick_all(now)
                 if not d.reason.failsafe:  # still the last frame's decision: never repeat a stale GO as a heartbeat
                     continue
                 if d.reason is Reason.SOURCE_TIMEOUT:
@@ -410,28 +524,44 @@ class Runtime:
         """The run's numbers: per-stage ms, decision latency, FPS, frames, stale/dropped frames, decisions by reason,
         source and sink counters."""
         m = self.metrics
-        pol = self.policy.stats()
+        pol = self.policies.stats()
         ss = self.source.stats
-        return {
+
+        def per_frame(reason: Reason) -> int:  # frames, not regions: a camera's regions share each frame's fate
+            if self.policies.single:
+                return pol.get(reason.value, 0)
+            return sum(max(p.stats().get(reason.value, 0) for p in row) for row in self.policies.policies)
+
+        cpu = self._cpu + ([time.process_time()] if len(self._cpu) == 1 else [])
+        out = {
             "frames": m.frames, "fps": round(m.fps, 2), "polls_without_frame": m.polls,
             "stages_ms": {s: m.stages[s].summary() for s in STAGES},
             "decision_latency_ms": m.latency.summary(),
             "deadline_ms": self.config.policy.timeouts.deadline_ms,
-            "deadline_misses": pol.get(Reason.DEADLINE_MISS.value, 0),
-            "stale_frames": pol.get(Reason.STALE_FRAME.value, 0),
-            "dropped_frames": ss.dropped,
+            "deadline_misses": per_frame(Reason.DEADLINE_MISS),
+            "stale_frames": per_frame(Reason.STALE_FRAME),
+            "dropped_frames": sum(s.stats.dropped for s in self.sources.sources),
             "source": dataclasses.asdict(ss),
             "decisions": pol,
             "watchdog_ticks": m.watchdog_ticks,
             "sinks": {k: dataclasses.asdict(v) for k, v in self.sinks.stats().items()},
             "backend": self.runner.name, "model": self.manifest["model"]["name"],
+            # one Runner.infer per step with every region of every camera that had a frame
+            "steps": self.steps, "mean_batch": round(self.images / self.steps, 3) if self.steps else None,
+            "model_batch": self.runner.fixed_batch,
+            #: process CPU time (every thread: grabbers, loop, sinks) per step, from __enter__ to close or now
+            "cpu_ms_per_step": round((cpu[1] - cpu[0]) * 1e3 / self.steps, 4) if self.steps and len(cpu) == 2 else None,
         }
+        if not self.policies.single:
+            out["cameras"] = {str(c.name): {"regions": [r.name for r in c.rects], "source": dataclasses.asdict(s.stats)}
+                              for c, s in zip(self.cameras, self.sources.sources)}
+        return out
 
     def format_report(self) -> str:
         """The timing report, as jetson-inference prints it at exit (one line per stage, in ms)."""
         r = self.report()
         lines = ["-" * 72, "Timing Report  %s (%s, %s), %d frames, %.1f FPS" % (
-            r["model"], r["backend"], self.source.describe(), r["frames"], r["fps"]), "-" * 72,
+            r["model"], r["backend"], self.sources.describe(), r["frames"], r["fps"]), "-" * 72,
             "%-16s %8s %8s %8s %8s %8s" % ("stage (ms)", "mean", "p50", "p90", "p99", "max")]
         rows = [(s, r["stages_ms"][s]) for s in STAGES] + [("capture->decision", r["decision_latency_ms"])]
         for name, st in rows:
@@ -445,6 +575,11 @@ class Runtime:
                                               + r["decisions"].get("non_finite", 0)))
         sink_err = sum(s["errors"] for s in r["sinks"].values())
         sink_drop = sum(s["dropped"] for s in r["sinks"].values())
+        if "cameras" in r:
+            lines.append("cameras %s | %d steps, mean batch %.2f%s | CPU %.2f ms per step (process, all threads)" % (
+                ", ".join("%s (%d regions)" % (k, len(v["regions"])) for k, v in r["cameras"].items()), r["steps"],
+                r["mean_batch"] or 0, "" if r["model_batch"] is None else " (model batch %d: sliced)" % r["model_batch"],
+                r["cpu_ms_per_step"] or 0))
         lines.append("decisions %d | sinks: %d errors, %d dropped | final: %s" % (
             r["decisions"].get("decisions", 0), sink_err, sink_drop, self.final.summary() if self.final else "-"))
         lines.append("-" * 72)

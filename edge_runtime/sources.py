@@ -61,7 +61,8 @@ from .errors import EdgeRuntimeError
 
 __all__ = ["Frame", "SourceState", "SourceStats", "Source", "CaptureSource", "ImageFolderSource",
            "SyntheticSource", "PushSource", "create_source", "open_source", "register_source_scheme",
-           "SUPPORTED", "IMAGE_EXTENSIONS", "csi_pipeline", "rtsp_pipeline", "is_camera", "source_options"]
+           "SUPPORTED", "IMAGE_EXTENSIONS", "csi_pipeline", "rtsp_pipeline", "is_camera", "source_options",
+           "SourceGroup", "camera_configs", "split_named"]
 
 log = logging.getLogger(__name__)
 S = TypeVar("S", bound="Source")
@@ -87,6 +88,8 @@ class Frame:
     transform_s: float = 0.0
     #: a file's frames: the frame's time in the media (seconds from the start of the file; restarts on loop)
     media_time_s: Optional[float] = None
+    #: the source's :attr:`Source.name` (the camera's name in a :class:`SourceGroup`; None for a single source)
+    camera: Optional[str] = None
 
 
 class SourceState(str, enum.Enum):
@@ -184,6 +187,10 @@ class Source:
         #: ``Frame.tensor``). The runtime sets the model's preprocessing here when it starts, so a frame is
         #: prepared while the loop is still busy with the previous one. It must not keep or modify the image.
         self.transform: Optional[Callable[[np.ndarray], Any]] = None
+        #: the camera's name in a run with several (copied into each Frame)
+        self.name: Optional[str] = None
+        #: set whenever a frame is published or the source ends (a :class:`SourceGroup` waits on it)
+        self.listener: Optional[threading.Event] = None
 
     # ----------------------------------------------------------------------------------------- public
     def open(self: S) -> S:
@@ -209,13 +216,21 @@ class Source:
                     self._stats.timeouts += 1
                     return None
                 self._cond.wait(remaining)
-            frame, self._slot = self._slot, None
-            if frame is not None:
-                self._stats.delivered += 1
-                if self.stale_after_s is not None and time.monotonic() - frame.t_capture > self.stale_after_s:
-                    self._stats.stale += 1
-                self._cond.notify_all()  # a lossless producer waits for the empty slot
-            return frame
+            return self._take()
+
+    def poll(self) -> Optional[Frame]:
+        """The newest frame not yet read, or None at once (no waiting, no ``timeouts`` count)."""
+        with self._cond:
+            return self._take()
+
+    def _take(self) -> Optional[Frame]:  # under self._cond
+        frame, self._slot = self._slot, None
+        if frame is not None:
+            self._stats.delivered += 1
+            if self.stale_after_s is not None and time.monotonic() - frame.t_capture > self.stale_after_s:
+                self._stats.stale += 1
+            self._cond.notify_all()  # a lossless producer waits for the empty slot
+        return frame
 
     def close(self) -> None:
         """Stop the grabber and release the device (idempotent)."""
@@ -300,7 +315,7 @@ class Source:
             spent = time.monotonic() - t0
         with self._cond:
             frame = Frame(image=image, t_capture=t, index=self._index, tensor=tensor, error=error, transform_s=spent,
-                          media_time_s=media_time_s)
+                          media_time_s=media_time_s, camera=self.name)
             self._index += 1
             self._stats.grabbed += 1
             if not self.live:
@@ -312,7 +327,9 @@ class Source:
                 self._stats.dropped += 1
             self._slot = frame
             self._cond.notify_all()
-            return True
+        if self.listener is not None:
+            self.listener.set()
+        return True
 
     def _finish(self, state: SourceState, failure: str = "") -> None:
         with self._cond:
@@ -325,6 +342,8 @@ class Source:
                 self._stats.last_error = failure
                 log.error("%s: %s", self.uri, failure)
             self._cond.notify_all()
+        if self.listener is not None:
+            self.listener.set()
 
     def _set_state(self, state: SourceState) -> None:
         with self._cond:
@@ -856,3 +875,143 @@ def source_options(opts: SourceConfig, uri: Union[str, int, None] = None, explic
         if any(c in path for c in "*?[") or os.path.isdir(path) or path.lower().endswith(IMAGE_EXTENSIONS):
             changes["rate"] = None
     return dataclasses.replace(opts, **changes)
+
+
+# ------------------------------------------------------------------------------------------ several cameras
+class SourceGroup:
+    """Several named sources read together (``sources:`` in the config): :meth:`read` waits up to ``timeout`` for
+    the first new frame of ANY camera, then takes, without waiting, the newest frame every other camera has, so
+    one step of the loop batches all of them. Each source keeps its own grabber thread, reconnects by itself and
+    keeps only its newest frame. With one source it is that source's :meth:`Source.read`, nothing more."""
+
+    def __init__(self, sources: Sequence[Source]) -> None:
+        if not sources:
+            raise EdgeRuntimeError("no source given: pass a SOURCE argument or set source.uri (or sources) in the config")
+        self.sources = list(sources)
+        self._wake = threading.Event()
+        if len(self.sources) > 1:
+            for s in self.sources:
+                s.listener = self._wake
+        #: reads that found no new frame from any camera
+        self.timeouts = 0
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    @property
+    def names(self) -> List[Optional[str]]:
+        return [s.name for s in self.sources]
+
+    def open(self) -> "SourceGroup":
+        opened: List[Source] = []
+        try:
+            for s in self.sources:
+                s.__enter__()
+                opened.append(s)
+        except BaseException:
+            for s in opened:
+                s.close()
+            raise
+        return self
+
+    def __enter__(self) -> "SourceGroup":
+        return self.open()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for s in self.sources:
+            s.close()
+
+    def read(self, timeout: float) -> List[Tuple[int, Frame]]:
+        """``[(camera index, frame), ...]`` for every camera with a new frame; [] after ``timeout`` with none, or
+        when every source has finished (then :attr:`finished`)."""
+        if len(self.sources) == 1:
+            f = self.sources[0].read(timeout)
+            return [] if f is None else [(0, f)]
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            self._wake.clear()  # before polling: a frame published after the poll sets it again
+            out = [(i, f) for i, f in enumerate(s.poll() for s in self.sources) if f is not None]
+            if out or self.finished:
+                return out
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.timeouts += 1
+                return []
+            self._wake.wait(remaining)
+
+    @property
+    def finished(self) -> bool:
+        """Every source has ended, failed or been closed (a run with several cameras goes on while one is left)."""
+        return all(s.finished for s in self.sources)
+
+    @property
+    def failed(self) -> bool:
+        return any(s.failed for s in self.sources)
+
+    @property
+    def failure(self) -> str:
+        if len(self.sources) == 1:
+            return self.sources[0].failure
+        return "; ".join("camera %s: %s" % (s.name, s.failure) for s in self.sources if s.failed)
+
+    def describe(self) -> str:
+        if len(self.sources) == 1:
+            return self.sources[0].describe()
+        return ", ".join("%s=%s" % (s.name, s.describe()) for s in self.sources)
+
+
+_NAMED = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)=(.+)$")
+
+
+def split_named(arg: str) -> Tuple[Optional[str], str]:
+    """``front=csi://0`` -> ("front", "csi://0"); a plain URI (also ``synthetic://?rate=30``) -> (None, uri)."""
+    m = _NAMED.match(str(arg))
+    return (m.group(1), m.group(2)) if m else (None, str(arg))
+
+
+def camera_configs(cfg: Any, args: Sequence[str] = ()) -> List[Any]:
+    """The cameras of a run: :class:`~edge_runtime.config.CameraConfig` each, or the one unnamed ``source:`` (a plain
+    :class:`~edge_runtime.config.SourceConfig`; read ``name``/``regions`` with getattr).
+
+    From the config's ``sources:`` (or its single ``source:``), with SOURCE arguments laid over it: ``name=uri``
+    replaces that camera's URI (keeping its size, rate and regions), a plain URI replaces the camera at its
+    position. Without ``sources:`` in the config, several arguments (or one ``name=uri``) make one camera each,
+    named as given or ``cam0``, ``cam1``...; each takes ``source:``'s options and the top-level ``regions:``."""
+    from .config import CameraConfig
+
+    parsed = [split_named(a) for a in args]
+    if not cfg.sources:
+        if len(parsed) <= 1 and all(n is None for n, _ in parsed):
+            if not parsed:
+                return [cfg.source]
+            return [dataclasses.replace(source_options(cfg.source, parsed[0][1]), uri=parsed[0][1])]
+        cams = []
+        for i, (name, uri) in enumerate(parsed):
+            opts = dataclasses.replace(source_options(cfg.source, uri), uri=uri)
+            cams.append(CameraConfig(**dict({f.name: getattr(opts, f.name) for f in dataclasses.fields(opts)},
+                                            name=name or "cam%d" % i, regions=None)))
+        names = [c.name for c in cams]
+        dup = [n for n in names if names.count(n) > 1]
+        if dup:
+            raise EdgeRuntimeError("SOURCE %s=...: the camera name %r is given twice" % (dup[0], dup[0]))
+        return cams
+    cams = list(cfg.sources)
+    known = [c.name for c in cams]
+    pos = 0
+    for name, uri in parsed:
+        if name is None:
+            if pos >= len(cams):
+                raise EdgeRuntimeError("%d SOURCE arguments for the %d cameras of %s (%s); name them: NAME=URI"
+                                       % (len(parsed), len(cams), cfg.origin, ", ".join(known)))
+            cams[pos] = dataclasses.replace(source_options(cams[pos], uri), uri=uri)
+            pos += 1
+        elif name in known:
+            i = known.index(name)
+            cams[i] = dataclasses.replace(source_options(cams[i], uri), uri=uri)
+        else:
+            raise EdgeRuntimeError("SOURCE %s=%s: %s has no camera named %r; its cameras: %s"
+                                   % (name, uri, cfg.origin, name, ", ".join(known)))
+    return cams

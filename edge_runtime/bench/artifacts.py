@@ -54,9 +54,9 @@ def check_batch(runner: Any, batch: int, path: Path) -> None:
     if batch < 1:
         raise EdgeRuntimeError("--batch must be >= 1; got %d" % batch)
     fb = runner.fixed_batch
-    if fb is not None and batch != fb:
-        raise EdgeRuntimeError("%s has a fixed batch of %d (input %s); --batch %d is not possible: use --batch %d, or "
-                               "re-export with edge-runtime export --dynamic-batch" % (
+    if fb is not None and batch % fb:  # a multiple is run as batch/fb calls (Runner.infer slices, as the runtime does)
+        raise EdgeRuntimeError("%s has a fixed batch of %d (input %s); --batch %d is not a multiple of it: use a "
+                               "multiple of %d, or re-export with edge-runtime export --dynamic-batch" % (
                                    path, fb, list(runner.input_shape), batch, fb))
 
 

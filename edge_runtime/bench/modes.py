@@ -9,7 +9,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -161,12 +161,18 @@ def _source_fps(source: str) -> Optional[float]:
     return fps or None
 
 
-def bench_e2e(source: str, model: PathLike, config: Optional[PathLike] = None, duration_s: Optional[float] = 10.0,
+def bench_e2e(source: Union[str, Sequence[str]], model: PathLike, config: Optional[PathLike] = None, duration_s: Optional[float] = 10.0,
               max_frames: Optional[int] = None, rate: Optional[float] = None, threads: Optional[int] = 1,
               out_dir: Optional[PathLike] = None, progress: bool = True, command: str = "") -> Dict[str, Any]:
     """The loop as ``edge-runtime run`` runs it, on ``source``: decision latency (p90 headline), stages, FPS.
-    ``rate``: pace a file at this FPS (None: the file's own FPS; 0: as fast as the loop takes frames)."""
+    ``rate``: pace a file at this FPS (None: the file's own FPS; 0: as fast as the loop takes frames).
+    ``source``: several (``name=uri``) for several cameras, batched into one inference per step (the config's
+    ``sources:`` and ``regions:`` apply; :mod:`edge_runtime.regions`)."""
     from ..runtime import Runtime
+    from ..sources import split_named
+
+    sources = [source] if isinstance(source, str) else list(source)
+    source = split_named(sources[0])[1]
 
     if duration_s is not None and not duration_s > 0:
         raise EdgeRuntimeError("--duration must be > 0 seconds; got %g" % duration_s)
@@ -194,7 +200,7 @@ def bench_e2e(source: str, model: PathLike, config: Optional[PathLike] = None, d
     jsonl = Path(str(out_dir if out_dir is not None else tmp)) / "e2e-events.jsonl"
     cfg = bench_config(config, jsonl, rate, camera)
     overrides = {"run.duration_s": duration_s, "run.max_frames": max_frames}
-    rt = Runtime.from_config(cfg, model=str(model), source=source, overrides=overrides, threads=threads)
+    rt = Runtime.from_config(cfg, model=str(model), source=sources, overrides=overrides, threads=threads)
     total = max(1, int(duration_s) if duration_s else (max_frames or 1))
     state: Dict[str, Any] = {"bar": None, "t0": 0.0}
 
@@ -229,7 +235,7 @@ def bench_e2e(source: str, model: PathLike, config: Optional[PathLike] = None, d
     st = latency_stats(lat, 1)
     pre_inf = rep["stages_ms"]["preprocess"]["p90_ms"] + rep["stages_ms"]["infer"]["p90_ms"]
     resources = res_mon.report(st["mean_ms"], gpu_used=rt.runner.name == "tensorrt")
-    fmt = "e2e %s %s" % (describe_format(Path(model), rt.runner, rt.manifest), "(%s)" % rt.source.describe())
+    fmt = "e2e %s %s" % (describe_format(Path(model), rt.runner, rt.manifest), "(%s)" % rt.sources.describe())
     row = _row(fmt, "ok" if final.reason.value != "source_failed" else "source failed", Path(model), rt.manifest, st)
     row["fps"] = rep["fps"]  # achieved frames per second, not 1000/latency: frames overlap the next capture
     row["peak_rss_mb"] = resources["peak_rss_mb"]
@@ -240,12 +246,15 @@ def bench_e2e(source: str, model: PathLike, config: Optional[PathLike] = None, d
                            "(None: handed over as fast as the loop takes frames)",
         "frames": rep["frames"], "stale_frames": rep["stale_frames"], "dropped_frames": rep["dropped_frames"],
         "deadline_misses": rep["deadline_misses"], "deadline_ms": rep["deadline_ms"], "final": final.summary(),
+        "steps": rep["steps"], "mean_batch": rep["mean_batch"], "model_batch": rep["model_batch"],
+        "cpu_ms_per_step": rep["cpu_ms_per_step"], "cameras": rep.get("cameras"),
+        "regions": {str(k): [r.name for r in v] for k, v in rt.region_boxes().items()},
         "preprocess_plus_infer_p90_ms": pre_inf,
         "e2e_over_preprocess_infer": st["p90_ms"] / pre_inf if pre_inf > 0 else None,
         "e2e_goal": "decision latency p90 <= 1.25 x (preprocess p90 + infer p90) of the same run",
         "runtime_report": rep}
     return make_report("e2e", command, ev, resources, [row], details, {
-        "source": source, "model": str(model), "config": str(config or DEFAULT_CONFIG), "rate": rate,
+        "source": sources if len(sources) > 1 else source, "model": str(model), "config": str(config or DEFAULT_CONFIG), "rate": rate,
         "duration_s": duration_s, "max_frames": max_frames, "threads": threads,
         "timed": "capture stamp (grabber thread, time.monotonic) -> policy decision, per frame"})
 

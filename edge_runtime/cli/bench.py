@@ -48,17 +48,32 @@ def _common(p: argparse.ArgumentParser, timing: bool = True) -> None:
         p.add_argument("--iterations", type=int, default=None, metavar="N", help="timed calls per row (instead of --duration)")
 
 
+def _batches(text: str) -> list:
+    """``8`` or ``1,2,4,8,16`` -> [8] / [1, 2, 4, 8, 16]."""
+    try:
+        out = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected batch sizes like 8 or 1,2,4,8,16, got %r" % text) from None
+    if not out or min(out) < 1:
+        raise argparse.ArgumentTypeError("batch sizes must be >= 1, got %r" % text)
+    return out
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="mode", metavar="MODE")
     e = sub.add_parser("engine", help="latency percentiles and throughput of one artifact (like trtexec)")
     e.add_argument("artifact", type=Path, help=".onnx, .pt or .engine")
-    e.add_argument("--batch", type=int, nargs="+", default=[1], metavar="N", help="batch sizes (default 1)")
+    e.add_argument("--batch", type=_batches, nargs="+", default=[[1]], metavar="N",
+                   help="batch sizes: 1 8 or 1,2,4,8,16 (default 1); a model with a fixed batch of 1 is called in "
+                        "slices, as the runtime does")
     e.add_argument("--vs-bare", action="store_true", help="also time a bare InferenceSession.run (ONNX only)")
     e.add_argument("--split", action="store_true", help="TensorRT only: H2D/compute/D2H split with CUDA events")
     e.add_argument("--cuda-graph", action="store_true", help="TensorRT only: replay the compute as a CUDA graph")
     _common(e)
     r = sub.add_parser("e2e", help="the runtime loop on a real source: capture->decision latency, FPS")
-    r.add_argument("source", help="video file, camera URI (csi://0, /dev/video0, rtsp://...) or synthetic://")
+    r.add_argument("source", nargs="+", metavar="SOURCE",
+                   help="video file, camera URI (csi://0, /dev/video0, rtsp://...) or synthetic://; several (NAME=URI) "
+                        "for several cameras batched into one inference (with the config's sources:/regions:)")
     r.add_argument("--model", type=Path, default=None,
                    help="artifact (default: what edge-runtime run runs, the bundled INT8 CPU ONNX)")
     r.add_argument("--config", type=Path, default=None, help="runtime YAML (default deploy/configs/vehicle.yaml)")
@@ -95,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
     threads = args.threads or None
     progress = not args.no_progress
     if args.mode == "engine":
-        rep = bench.bench_engine(args.artifact, args.batch, _timing(args), threads, vs_bare=args.vs_bare,
+        batches = [b for group in args.batch for b in group]
+        rep = bench.bench_engine(args.artifact, batches, _timing(args), threads, vs_bare=args.vs_bare,
                                  cuda_graph=args.cuda_graph, split=args.split, progress=progress, command=cmd)
     elif args.mode == "e2e":
         if not args.duration > 0:

@@ -53,10 +53,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from ..config import RunConfig, SourceConfig, flag_type
 from .. import resources
+from ..config import RunConfig, SourceConfig, flag_type
 from ..errors import EdgeRuntimeError
 from . import signals
+from ..overlay import FrameOutputs  # noqa: F401 - the overlay lives in the library; kept importable from here
 
 #: the default artifact per backend, as (resources kind, file name) (measured in benchmarks/runtime.md and
 #: benchmarks/quantization.md): on a CPU the INT8 build made for it (0.25 points below FP32, capture->decision p99
@@ -101,7 +102,9 @@ def output_summary(cfg: Any) -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("source", nargs="?", default=None, help="camera, stream, file, folder or synthetic:// URI")
+    p.add_argument("source", nargs="*", default=[], metavar="SOURCE",
+                   help="camera, stream, file, folder or synthetic:// URI; several (NAME=URI allowed) for several "
+                        "cameras batched into one inference (the config's sources: names them)")
     p.add_argument("--model", default=None, help="artifact: .onnx, .engine or .pt (default: the bundled model's build for "
                    "the backend, %s)" % DEFAULT_MODELS["onnxruntime"][1])
     p.add_argument("--config", default=None, help="runtime YAML (default: the bundled vehicle.yaml, %s; its outputs: "
@@ -131,80 +134,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="pace a file like a camera at FPS (0: as fast as the loop takes frames)")
     p.add_argument("--quiet", action="store_true", help="no per-change console lines; a one-line summary at exit")
     p.add_argument("--verbose", action="store_true", help="log at INFO level (engine cache, reconnects)")
-
-
-class FrameOutputs:
-    """The optional per-frame outputs: overlay window, recording, STOP snapshots (OpenCV, imported here)."""
-
-    COLORS = {"STOP": (0, 0, 255), "SLOW": (0, 165, 255), "GO": (0, 190, 0)}
-
-    def __init__(self, display: bool, record: Optional[str], snapshots: Optional[str], fps: float,
-                 stop: Any) -> None:
-        try:
-            import cv2
-        except ImportError:
-            raise EdgeRuntimeError("--display, --record and --snapshots need OpenCV: pip install opencv-python-headless "
-                                   "(on a Jetson: JetPack's python3-opencv)") from None
-        self.cv2 = cv2
-        self.display, self.record, self.snapshots, self.rate, self.stop = display, record, snapshots, fps, stop
-        self.writer: Any = None
-        self.saved = 0
-        self._fps = 0.0
-        self._t_prev: Optional[float] = None
-        if display:
-            try:
-                cv2.namedWindow("edge-runtime", cv2.WINDOW_NORMAL)
-            except cv2.error as exc:
-                raise EdgeRuntimeError("--display needs a desktop and OpenCV with GUI support (this one has none: %s); "
-                                       "use --record OUT.mp4 on a headless machine" % str(exc).strip()[:120]) from None
-        if snapshots:
-            Path(snapshots).mkdir(parents=True, exist_ok=True)
-
-    def overlay(self, img: Any, d: Any) -> Any:
-        cv2 = self.cv2
-        h, w = img.shape[:2]
-        k = max(1, 320 // max(1, w))
-        out = cv2.resize(img, (w * k, h * k), interpolation=cv2.INTER_NEAREST) if k > 1 else img.copy()
-        color = self.COLORS.get(d.action.name, (255, 255, 255))
-        cv2.rectangle(out, (0, 0), (out.shape[1], 44), (0, 0, 0), -1)
-        cv2.putText(out, "%s  %s" % (d.action.name, d.reason.value), (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.6, color, 2)
-        info = "%s %.2f | %.1f FPS | %.1f ms" % (d.class_name or "-", d.confidence or 0.0, self._fps,
-                                                  (d.latency_s or 0.0) * 1e3)
-        cv2.putText(out, info, (6, 38), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1)
-        cv2.rectangle(out, (0, 0), (out.shape[1] - 1, out.shape[0] - 1), color, 3)
-        return out
-
-    def __call__(self, frame: Any, d: Any) -> None:
-        if self._t_prev is not None and frame.t_capture > self._t_prev:
-            inst = 1.0 / (frame.t_capture - self._t_prev)
-            self._fps = inst if self._fps == 0 else 0.9 * self._fps + 0.1 * inst
-        self._t_prev = frame.t_capture
-        cv2 = self.cv2
-        if self.snapshots and d.changed and d.action.name == "STOP":
-            name = "%06d_%s_%s.jpg" % (d.seq, d.reason.value, d.class_name or "none")
-            cv2.imwrite(str(Path(self.snapshots) / name), frame.image)
-            self.saved += 1
-        if not (self.display or self.record):
-            return
-        img = self.overlay(frame.image, d)
-        if self.record:
-            if self.writer is None:
-                Path(self.record).parent.mkdir(parents=True, exist_ok=True)
-                self.writer = cv2.VideoWriter(self.record, cv2.VideoWriter_fourcc(*"mp4v"), self.rate,
-                                              (img.shape[1], img.shape[0]))
-                if not self.writer.isOpened():
-                    raise EdgeRuntimeError("cannot write %s (OpenCV mp4v)" % self.record)
-            self.writer.write(img)
-        if self.display:
-            cv2.imshow("edge-runtime", img)
-            if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
-                self.stop("q pressed in the display window")
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.release()
-        if self.display:
-            self.cv2.destroyAllWindows()
 
 
 #: containers OpenCV's FFmpeg writer takes with the mp4v codec --record uses
@@ -275,23 +204,23 @@ def run(args: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = load_config(resources.resolve(args.config) if args.config else default_config())
-    source = args.source
-    if source is None and args.config is None:
+    srcs = list(args.source or [])
+    source: Any = srcs[0] if len(srcs) == 1 else (srcs or None)
+    if source is None and args.config is None and not cfg.sources:
         clip = resources.find(*DEFAULT_CLIP)
         if clip is None:
             raise EdgeRuntimeError("no SOURCE given and the bundled demo clip deploy/demo/cifar10-demo.mp4 is missing "
                                    "(%s); make it with: python deploy/make_demo_clip.py, or pass a SOURCE"
                                    % resources.describe())
         source = str(clip)
-    if args.rate is not None and args.rate < 0:
-        raise EdgeRuntimeError("--rate %g: expected frames per second >= 0 (0: as fast as the loop takes frames)"
-                               % args.rate)
     if args.quiet:
         cfg = dataclasses.replace(cfg, sinks=tuple(s for s in cfg.sinks if s.type != "console"))
-    check_outputs(args.record if args.record is not None else cfg.run.record,
-                  args.snapshots if args.snapshots is not None else cfg.run.snapshots, source, args.force,
-                  ["--%s" % k if getattr(args, k) is not None else "%s: run.%s" % (cfg.origin, k)
-                   for k in ("record", "snapshots")])
+    for one in (srcs or [source]):
+        check_outputs(args.record if args.record is not None else cfg.run.record,
+                      args.snapshots if args.snapshots is not None else cfg.run.snapshots,
+                      None if one is None else one.split("=", 1)[-1], args.force,
+                      ["--%s" % k if getattr(args, k) is not None else "%s: run.%s" % (cfg.origin, k)
+                       for k in ("record", "snapshots")])
     model = str(resources.resolve(args.model or cfg.model.path or default_model(args.backend or cfg.model.backend)))
     rt = Runtime.from_config(cfg, model=model, source=source, overrides=_overrides(args), backend=args.backend,
                              threads=args.threads, mean=args.mean, std=args.std, labels=args.labels,
@@ -300,11 +229,12 @@ def run(args: argparse.Namespace) -> int:
     run_cfg = rt.config.run
     outputs = None
     if run_cfg.display or run_cfg.record or run_cfg.snapshots:
-        outputs = FrameOutputs(run_cfg.display, run_cfg.record, run_cfg.snapshots, rt.config.source.rate or 30.0, rt.stop)
+        outputs = FrameOutputs(run_cfg.display, run_cfg.record, run_cfg.snapshots, rt.config.source.rate or 30.0, rt.stop,
+                               regions=rt.region_boxes())
         rt.observers.append(outputs)
     if not args.quiet:
         print("edge-runtime run: %s on %s (%s), policy %s; Ctrl-C or SIGTERM stops with a final STOP" % (
-            rt.source.describe(), model, rt.runner.name, rt.config.origin), flush=True)
+            rt.sources.describe(), model, rt.runner.name, rt.config.origin), flush=True)
     print("edge-runtime run: outputs: %s" % output_summary(rt.config), flush=True)
     t0 = time.monotonic()
     try:

@@ -1,0 +1,316 @@
+#!/usr/bin/env python3
+"""Regions and cameras: the dynamic-batch copy of the bundled INT8 CPU build, and the scenario that shows regions matter.
+
+    # 1. the bundled INT8 CPU build with a symbolic batch axis (same graph and weights; checked against the original
+    #    on the exact CIFAR-10 test images 0-999): engines/bundled/mobilenetv2_cifar_x0_5.int8-cpu.dynbatch.onnx
+    EDGE_RUNTIME_DATA=data python benchmarks/regions.py dynbatch
+
+    # 2. wide frames (640x360, road-grey or textured) with a CIFAR object (exact test images 0-999) pasted at random
+    #    places and times; the same frames through the runtime with vehicle.yaml (whole frame) and
+    #    vehicle-regions.yaml (path + left/right), scored with edge_runtime.score
+    EDGE_RUNTIME_DATA=data python benchmarks/regions.py scenario --seconds 120 --out benchmarks/regions-results
+
+The timing goals (bench engine --batch, bench e2e with two cameras) are run with edge-runtime bench; the commands
+and results are in benchmarks/regions.md.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Tuple
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from edge_runtime import manifest as mf  # noqa: E402
+from edge_runtime.cifar import load_split  # noqa: E402
+from edge_runtime.fsio import sha256_file, write_json_atomic, write_text_atomic  # noqa: E402
+from edge_runtime.policy import Action  # noqa: E402
+
+BUNDLED = ROOT / "engines" / "bundled"
+INT8 = BUNDLED / "mobilenetv2_cifar_x0_5.int8-cpu.onnx"
+DYN = BUNDLED / "mobilenetv2_cifar_x0_5.int8-cpu.dynbatch.onnx"
+ANIMALS = ("bird", "cat", "deer", "dog", "frog", "horse")
+VEHICLES = ("automobile", "truck")
+
+
+# ------------------------------------------------------------------------------------------------ dynbatch
+def dynbatch(args: argparse.Namespace) -> None:
+    import onnx
+
+    from edge_runtime.backends.onnxrt import OnnxRuntimeRunner
+    from edge_runtime.preprocess import preprocess_batch
+    from edge_runtime.quantize import _with_batch
+
+    src_man = mf.for_artifact(INT8)
+    model = _with_batch(onnx.load(str(INT8)), "batch")
+    onnx.checker.check_model(model)
+    tmp = DYN.with_suffix(".tmp")
+    onnx.save(model, str(tmp))
+    test = load_split("cifar10", "test")
+    x = preprocess_batch(test.images[:1000], src_man["preprocess"])
+    with OnnxRuntimeRunner(INT8, threads=1, manifest=src_man) as a, OnnxRuntimeRunner(tmp, threads=1, manifest=src_man) as b:
+        ref = a.infer(x)  # the fixed-batch original, 1000 calls of 1
+        got = np.concatenate([b.infer(x[i:i + 8]) for i in range(0, 1000, 8)])  # the copy, batches of 8
+        assert b.fixed_batch is None
+    diff = float(np.abs(ref - got).max())
+    agree = float(np.mean(ref.argmax(1) == got.argmax(1)) * 100)
+    top1 = float(np.mean(got.argmax(1) == test.labels[:1000]) * 100)
+    tmp.replace(DYN)
+    man = json.loads(json.dumps(src_man))
+    man["fp32_export"]["onnx"]["input"]["shape"][0] = "batch"
+    man["fp32_export"]["onnx"]["output"]["shape"][0] = "batch"
+    man["fp32_export"]["onnx"]["dynamic_batch"] = True
+    man["created"] = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    man["source"] = {"kind": "onnx", "path": str(INT8.relative_to(ROOT)), "sha256": sha256_file(INT8), "precision": "int8"}
+    man["source_sha256"] = man["source"]["sha256"]
+    man["batch_axis"] = {
+        "change": "input and output batch axis made symbolic ('batch'); graph, weights and quantization unchanged "
+                  "(edge_runtime.quantize._with_batch)",
+        "command": "EDGE_RUNTIME_DATA=data python benchmarks/regions.py dynbatch",
+        "check": {"images": "cifar10 test 0..999", "vs": "the fixed-batch original at batch 1; this file at batch 8",
+                  "max_abs_diff_logits": diff, "top1_agreement": agree, "top1_first1000": top1,
+                  "runtime": "onnxruntime CPU"}}
+    man["code"] = mf.code_version()
+    mf.write(DYN, man, hash_artifact=True)
+    print("wrote %s: max |diff| %.3g, top-1 agreement %.1f %%, top-1 (first 1000) %.1f %%" % (DYN, diff, agree, top1))
+
+
+# ------------------------------------------------------------------------------------------------ scenario
+@dataclasses.dataclass
+class Seg:
+    start: int
+    end: int
+    kind: str        # empty | path_animal | side_animal | path_vehicle
+    expected: str
+    cls: str = ""
+    index: int = -1  # CIFAR-10 test image
+    box: Tuple[int, int, int, int] = (0, 0, 0, 0)
+    background: str = "grey"
+
+
+#: the regions of deploy/configs/vehicle-regions.yaml, in pixels of a 640x360 frame (x0, y0, x1, y1)
+W, H = 640, 360
+PATH_BOX = (224, 162, 416, 360)
+SIDE_BOXES = ((0, 144, 224, 360), (416, 144, 640, 360))
+EXPECTED = {"empty": "SLOW", "path_animal": "STOP", "side_animal": "SLOW", "path_vehicle": "SLOW"}
+
+
+def plan(seed: int, frames: int, fps: float, labels: np.ndarray, names: List[str], background: str = "grey",
+         sizes: Tuple[int, int] = (96, 144)) -> List[Seg]:
+    rng = np.random.default_rng(seed)
+    by_class = {c: np.flatnonzero(labels == names.index(c)) for c in ANIMALS + VEHICLES}
+    segs: List[Seg] = []
+    pos = 0
+    while pos < frames:
+        n = int(rng.integers(int(1.0 * fps), int(2.5 * fps)))
+        end = min(frames, pos + n)
+        kind = str(rng.choice(["empty", "path_animal", "side_animal", "path_vehicle"], p=[0.25, 0.35, 0.25, 0.15]))
+        bg = str(rng.choice(["grey", "texture"])) if background == "mixed" else background
+        seg = Seg(pos, end, kind, EXPECTED[kind], background=bg)
+        if kind != "empty":
+            cls = str(rng.choice(VEHICLES if kind == "path_vehicle" else ANIMALS))
+            seg.cls, seg.index = cls, int(rng.choice(by_class[cls]))
+            size = int(rng.integers(sizes[0], sizes[1] + 1))  # the 32x32 image scaled 3x-4.5x: small in a 640x360 frame
+            x0, y0, x1, y1 = PATH_BOX if kind.startswith("path") else SIDE_BOXES[int(rng.integers(0, 2))]
+            size = min(size, x1 - x0, y1 - y0)
+            bx, by = int(rng.integers(x0, x1 - size + 1)), int(rng.integers(y0, y1 - size + 1))
+            seg.box = (bx, by, bx + size, by + size)
+        segs.append(seg)
+        pos = end
+    return segs
+
+
+def frames_of(segs: List[Seg], images: np.ndarray, seed: int) -> Iterator[np.ndarray]:
+    """BGR frames, made on the fly (a 2-minute clip would not fit in memory)."""
+    import cv2
+
+    rng = np.random.default_rng(seed + 1)
+    tex = np.clip(112 + 30 * cv2.GaussianBlur(rng.standard_normal((H, W)).astype(np.float32), (0, 0), 6) * 6, 0, 255)
+    texture = np.repeat(tex[..., None], 3, 2).astype(np.uint8)
+    grey = np.empty((H, W, 3), np.uint8)
+    grey[:] = (112, 112, 108)
+    for s in segs:
+        base = (texture if s.background == "texture" else grey).copy()
+        if s.kind != "empty":
+            x0, y0, x1, y1 = s.box
+            obj = cv2.resize(images[s.index][..., ::-1], (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+            base[y0:y1, x0:x1] = obj
+        for _ in range(s.start, s.end):
+            noise = rng.integers(-6, 7, (H, W, 1), dtype=np.int16)
+            yield np.clip(base.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+
+
+class GenSource:
+    """A lossless source over a generator of frames (every frame decided, in order)."""
+
+    @staticmethod
+    def make(gen: Iterator[np.ndarray]) -> Any:
+        from edge_runtime.sources import Source, SourceState
+
+        class _Gen(Source):
+            live = False
+
+            def _run(self) -> None:
+                for img in gen:
+                    if not self._publish(img):
+                        return
+                self._finish(SourceState.ENDED)
+
+        return _Gen("generated://regions-scenario")
+
+
+def run_config(config: Path, segs: List[Seg], images: np.ndarray, seed: int, n: int, model: Path,
+               gate: Any = None) -> Tuple[np.ndarray, Dict[str, Any]]:
+    from edge_runtime.config import load_config
+    from edge_runtime.runtime import Runtime
+
+    cfg = load_config(config)
+    cfg = dataclasses.replace(cfg, sinks=(), policy=dataclasses.replace(cfg.policy, timeouts=dataclasses.replace(
+        cfg.policy.timeouts, max_frame_age_ms=60000.0, deadline_ms=60000.0, source_timeout_ms=60000.0)))
+    if gate is not None:  # the policy's uncertainty gate (policy.uncertain_below), the same for both configs
+        cfg = dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, uncertain_below=gate))
+    acts = np.full(n, -1, np.int8)
+    rt = Runtime.from_config(cfg, model=str(model), source=GenSource.make(frames_of(segs, images, seed)))
+    with rt:
+        for d in rt.decisions():
+            if d.frame_index is not None:
+                acts[d.frame_index] = int(d.action)
+    return acts, rt.report()
+
+
+def scenario(args: argparse.Namespace) -> None:
+    from edge_runtime import score as sc_mod
+    from edge_runtime.scenario import Scenario, Segment
+
+    test = load_split("cifar10", "test")
+    images, labels = test.images[:1000], test.labels[:1000]  # the exact test images (the rest were JPEG-recovered)
+    fps = 30.0
+    n = int(args.seconds * fps)
+    segs = plan(args.seed, n, fps, labels, test.class_names, args.background, (args.min_size, args.max_size))
+    meta = {"format": "edge-runtime.scenario/1", "name": "regions-s%d" % args.seed, "fps": fps, "frames": n,
+            "size": [W, H], "seed": args.seed, "default_action": "SLOW",
+            "note": "generated in memory by benchmarks/regions.py (not written as a video)",
+            "segments": [{"start": s.start, "end": s.end, "expected": s.expected, "class": s.cls or None,
+                          "index": s.index, "kind": "object" if s.kind != "empty" else "unknown", "placement": s.kind,
+                          "box": list(s.box), "background": s.background} for s in segs]}
+    sc = Scenario(Path("regions-s%d.json" % args.seed), meta, [Segment(s.start, s.end, s.expected, s.cls or None,
+                                                                        "object" if s.kind != "empty" else "unknown")
+                                                                for s in segs])
+    out: Dict[str, Any] = {"command": " ".join(["python"] + sys.argv), "model": str(args.model.relative_to(ROOT)),
+                           "uncertain_below": args.uncertain_below,
+                           "backend": "onnxruntime CPU", "scenario": meta, "host": platform.node(),
+                           "python": platform.python_version(), "code": mf.code_version()}
+    for label, config in (("whole frame (vehicle.yaml)", ROOT / "deploy/configs/vehicle.yaml"),
+                          ("regions (vehicle-regions.yaml)", ROOT / "deploy/configs/vehicle-regions.yaml")):
+        t0 = time.monotonic()
+        acts, rep = run_config(config, segs, images, args.seed, n, args.model, args.uncertain_below)
+        res = sc_mod.score(sc, acts)
+        per_kind = {}
+        for kind in EXPECTED:
+            mask = np.zeros(n, bool)
+            for s in segs:
+                if s.kind == kind:
+                    mask[s.start:s.end] = True
+            if mask.any():
+                per_kind[kind] = {a.name: round(float(np.mean(acts[mask] == int(a))), 4) for a in Action}
+                per_kind[kind]["frames"] = int(mask.sum())
+        res.pop("reactions", None)
+        res.pop("stop_segments_detail", None)
+        out[label] = {"config": str(config.relative_to(ROOT)), "score": res, "decided_share_by_placement": per_kind,
+                      "seconds": round(time.monotonic() - t0, 1), "mean_batch": rep.get("mean_batch"),
+                      "capture_to_decision_ms": rep["decision_latency_ms"]}
+        print("%s: %d of %d STOP segments missed; share of frames decided STOP by placement: %s" % (
+            label, res["missed_stop_segments"], res["stop_segments"],
+            ", ".join("%s %.1f %%" % (k, 100 * v["STOP"]) for k, v in per_kind.items())))
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(args.out / "scenario.json", out)
+    write_text_atomic(args.out / "scenario.md", markdown(out))
+    if args.png:
+        write_png(args.out / "scenario-frames.png", segs, images, args.seed)
+    print("wrote %s" % (args.out / "scenario.json"))
+
+
+def markdown(out: Dict[str, Any]) -> str:
+    rows = []
+    keys = [k for k in out if k.startswith(("whole", "regions"))]
+    for k in keys:
+        r = out[k]
+        s, p = r["score"], r["decided_share_by_placement"]
+        rows.append("| %s | %d / %d | %s | %.1f %% | %.1f %% | %.1f %% | %.1f %% | %s |" % (
+            k, s["stop_segments"] - s["missed_stop_segments"], s["stop_segments"],
+            "-" if s["reaction_ms"]["p50"] is None else "%.0f" % s["reaction_ms"]["p50"],
+            100 * p.get("path_animal", {}).get("STOP", 0.0), 100 * p.get("side_animal", {}).get("STOP", 0.0),
+            100 * p.get("empty", {}).get("STOP", 0.0),
+            100 * (s["share"]["STOP"]["GO"] or 0.0), s["changes_per_min"]))
+    return "\n".join([
+        "Scenario %s: %d frames at %g FPS (%d s), %dx%d; command: `%s`; model %s (%s); policy.uncertain_below %s." % (
+            out["scenario"]["name"], out["scenario"]["frames"], out["scenario"]["fps"],
+            out["scenario"]["frames"] / out["scenario"]["fps"], W, H, out["command"], out["model"], out["backend"],
+            out["uncertain_below"]),
+        "",
+        "| config | STOP segments caught | reaction p50 (ms) | STOP share, animal in path | STOP share, animal at the "
+        "side | STOP share, empty road | GO during STOP | changes/min |",
+        "|---|---|---|---|---|---|---|---|",
+    ] + rows) + "\n"
+
+
+def write_png(path: Path, segs: List[Seg], images: np.ndarray, seed: int) -> None:
+    """A few frames of the scenario with the regions drawn (what the configs look at)."""
+    import cv2
+
+    from edge_runtime.overlay import draw_regions
+    from edge_runtime.config import load_config
+    from edge_runtime.regions import expand
+
+    rects = expand(load_config(ROOT / "deploy/configs/vehicle-regions.yaml").regions)
+    want = {"path_animal", "side_animal", "path_vehicle", "empty"}
+    picks, seen = [], set()
+    for s in segs:
+        if s.kind in want and s.kind not in seen:
+            seen.add(s.kind)
+            picks.append(s.start)
+    frames = []
+    gen = frames_of(segs, images, seed)
+    for i, img in enumerate(gen):
+        if i in picks:
+            out = img.copy()
+            draw_regions(out, rects, [])
+            cv2.rectangle(out, (0, 0), (639, 359), (255, 255, 255), 1)
+            frames.append(out)
+        if len(frames) == len(picks):
+            break
+    grid = np.concatenate([np.concatenate(frames[:2], 1), np.concatenate(frames[2:4], 1)], 0) if len(frames) >= 4 \
+        else np.concatenate(frames, 1)
+    ok, buf = cv2.imencode(".png", grid)
+    path.write_bytes(buf.tobytes())
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("dynbatch", help="the dynamic-batch copy of the bundled INT8 CPU build")
+    s = sub.add_parser("scenario", help="whole frame vs regions on wide frames with pasted CIFAR objects")
+    s.add_argument("--seconds", type=float, default=120.0)
+    s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--model", type=Path, default=INT8)
+    s.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "regions-results")
+    s.add_argument("--png", action="store_true", help="also write a PNG with sample frames and the regions")
+    s.add_argument("--background", choices=["grey", "texture", "mixed"], default="grey")
+    s.add_argument("--min-size", type=int, default=96, help="object side in pixels, smallest (default 96)")
+    s.add_argument("--max-size", type=int, default=144, help="object side in pixels, largest (default 144)")
+    s.add_argument("--uncertain-below", type=float, default=None,
+                   help="set policy.uncertain_below (the uncertainty gate) in both configs")
+    args = p.parse_args()
+    {"dynbatch": dynbatch, "scenario": scenario}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
