@@ -103,7 +103,8 @@ class Predictor:
     """A model, its preprocessing and a policy, for one image at a time. Use as a context manager (the runner is
     activated inside), or call :meth:`close`."""
 
-    def __init__(self, runner: Any, manifest: Mapping[str, Any], policy: Optional[Policy] = None, topk: int = 5) -> None:
+    def __init__(self, runner: Any, manifest: Mapping[str, Any], policy: Optional[Policy] = None, topk: int = 5,
+                 rects: Sequence[Any] = ()) -> None:
         self.runner = runner
         self.manifest = dict(manifest)
         self.class_names: Sequence[str] = self.manifest["dataset"]["class_names"]
@@ -113,11 +114,21 @@ class Predictor:
         self.policy = policy
         self._prep = Preprocessor(self.manifest["preprocess"], bgr=True)
         self._active = False
+        #: regions of interest (``--regions``): each classified on its own, with its own rules
+        self.rects = tuple(rects)
+        if self.rects:
+            from .regions import RegionCropper, region_policy_config
+
+            self._crop = RegionCropper(self.manifest["preprocess"], self.rects)
+            self._region_policies = [None if policy is None else Policy.from_manifest(
+                region_policy_config(policy.config, r), self.manifest) for r in self.rects]
 
     @classmethod
     def from_files(cls, model: Union[str, "os.PathLike[str]"], config: Union[str, "os.PathLike[str]", None] = None,
-                   backend: str = "auto", topk: int = 5, threads: Optional[int] = 1) -> "Predictor":
-        """Load ``model`` with the runtime's loader and ``config``'s policy (None: report no action)."""
+                   backend: str = "auto", topk: int = 5, threads: Optional[int] = 1,
+                   regions: bool = False) -> "Predictor":
+        """Load ``model`` with the runtime's loader and ``config``'s policy (None: report no action). ``regions``: one
+        prediction per region of the config's ``regions:`` (each with the rules it names)."""
         from .config import load_config
         from .runtime import load_model
 
@@ -128,7 +139,15 @@ class Predictor:
             ds = man["dataset"]
             cfg.validate_against(ds["class_names"], (ds.get("superclasses") or {}).get("names"))
             policy = Policy.from_manifest(cfg.policy, man)
-        return cls(runner, man, policy, topk)
+        rects: Tuple[Any, ...] = ()
+        if regions:
+            from .regions import expand
+
+            rects = expand(cfg.regions) if cfg is not None else ()
+            if not rects:
+                raise EdgeRuntimeError("--regions: %s has no regions: (named rectangles or a grid; see "
+                                       "deploy/configs/vehicle-regions.yaml)" % (config or "no config"))
+        return cls(runner, man, policy, topk, rects)
 
     def __enter__(self) -> "Predictor":
         self.runner.activate()
@@ -158,6 +177,26 @@ class Predictor:
             action, rule, score = ev.action.name, ev.rule, ev.score
         return Prediction(path, top[0][0], top[0][1], top, action, rule, score)
 
+    def predict_regions(self, image: np.ndarray, path: str = "<array>") -> List[Prediction]:
+        """One BGR image, one :class:`Prediction` per region (``path#region``), all regions in one batched call."""
+        x = self._crop(image)
+        p = probabilities(np.asarray(self.runner.infer(x), np.float32).reshape(len(x), -1), self.manifest)
+        out = []
+        for i, rect in enumerate(self.rects):
+            where = "%s#%s" % (path, rect.name)
+            if not np.all(np.isfinite(p[i])):
+                out.append(Prediction(where, error="the model's outputs are not finite (NaN or inf)"))
+                continue
+            order = np.argsort(-p[i], kind="stable")[:self.topk]
+            top = tuple((str(self.class_names[j]), float(p[i][j])) for j in order)
+            action = rule = score = None
+            pol = self._region_policies[i]
+            if pol is not None:
+                ev = pol.evaluate(p[i])
+                action, rule, score = ev.action.name, ev.rule, ev.score
+            out.append(Prediction(where, top[0][0], top[0][1], top, action, rule, score))
+        return out
+
     def predict_paths(self, paths: Sequence[str]) -> Iterator[Prediction]:
         """Each path's :class:`Prediction`, in order; an unreadable file gets ``error`` (every path is reported)."""
         for path in paths:
@@ -166,6 +205,9 @@ class Predictor:
                 yield Prediction(path, error=why)
                 continue
             try:
+                if self.rects:
+                    yield from self.predict_regions(img, path)
+                    continue
                 yield self.predict_image(img, path)
             except EdgeRuntimeError:
                 raise

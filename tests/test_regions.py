@@ -2,6 +2,8 @@
 merge, and the Runtime with regions on both backends that run here (ONNX Runtime, PyTorch)."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, List
 
 import numpy as np
@@ -207,3 +209,20 @@ def test_both_backends_decide_the_same_per_region_with_one_batched_call(backends
         assert rt.report()["mean_batch"] == 4 and rt.report()["model_batch"] is None
     assert got["onnxruntime"] and got["onnxruntime"] == got["torch"]
     assert len(got["torch"][0]) == 4 and got["torch"][0][0][0] == "r0c0"
+
+
+def test_predict_regions_one_line_per_region_with_its_rules(tmp_path, lenet_onnx, capsys):
+    cv2 = pytest.importorskip("cv2")
+    from .conftest import run_cli
+
+    img = tmp_path / "wide.png"
+    cv2.imwrite(str(img), road(640, 360, patch=(250, 200, 380, 340)))
+    cfg = Path(__file__).resolve().parents[1] / "deploy/configs/vehicle-regions.yaml"
+    rc, out, err = run_cli(["predict", img, "--regions", "--config", cfg, "--model", lenet_onnx, "--json"], capsys)
+    assert rc == 0, err
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert [r["path"].rsplit("#", 1)[1] for r in rows] == ["path", "left", "right"]
+    assert all(r["action"] in ("GO", "SLOW", "STOP") for r in rows)
+    assert {r["rule"] for r in rows[1:]} <= {"animals_slow", None}  # the sides apply only the rule they name
+    rc, out, err = run_cli(["predict", img, "--regions", "--model", lenet_onnx], capsys)  # vehicle.yaml: none
+    assert rc == 2 and "--regions: " in err and "has no regions:" in err and "Traceback" not in err

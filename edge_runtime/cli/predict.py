@@ -14,6 +14,7 @@ Examples:
   edge-runtime predict photos/ --topk 3
   edge-runtime predict 'photos/*.png' --json > predictions.jsonl
   edge-runtime predict img.png --model engines/bundled/mobilenetv2_cifar_x0_5.onnx --config deploy/configs/vehicle.yaml
+  edge-runtime predict wide.png --regions --config deploy/configs/vehicle-regions.yaml   # one line per region
 """
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--topk", type=int, default=5, metavar="K", help="classes to list per image (default 5)")
     p.add_argument("--json", action="store_true", help="one JSON object per image on stdout (JSON lines)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads for ONNX Runtime / PyTorch (default 1)")
+    p.add_argument("--regions", action="store_true", help="classify each region of the config's regions: on its own "
+                   "(one line per region, IMAGE#REGION, with the rules it names), as run does")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         paths.extend(find_images(spec))
     model = str(resources.resolve(args.model) if args.model else default_model(args.backend))
     config = resources.resolve(args.config) if args.config else default_config()
-    pred = Predictor.from_files(model, config, args.backend, args.topk, args.threads)
+    pred = Predictor.from_files(model, config, args.backend, args.topk, args.threads, regions=args.regions)
     failed = 0
     if not args.json:
         print("edge-runtime predict: %d image(s), %s (%s), policy %s" % (
