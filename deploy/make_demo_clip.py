@@ -15,8 +15,10 @@ the demo shows the model's ordinary mistakes too. Each 32x32 image is upscaled 5
 neighbour (160x160: every CIFAR pixel is a 5x5 block, so the runtime's INTER_AREA resize back to 32x32
 recovers it up to the codec's loss) and held for 15 frames (0.5 s) at 30 FPS: 750 frames, 25 s.
 
-Beside the clip, cifar10-demo.json lists every image: its test index, label, the action vehicle.yaml's
-rules give that label, and its frame range [first, last + 1). Needs numpy and OpenCV (cv2).
+Beside the clip, cifar10-demo.json is a labelled scenario (edge_runtime/scenario.py; `edge-runtime score`
+reads it): its segments, one per image, give the frame range [first, last + 1), the class, its test index and
+the action vehicle.yaml's rules give that class; `images` lists the same per image. Needs numpy and OpenCV (cv2).
+Scenarios with camera effects, cross-fades and unknown objects come from `edge-runtime scenario` (the same module).
 """
 from __future__ import annotations
 
@@ -91,7 +93,12 @@ def main() -> int:
     if n != frame:
         print("wrote %s but it holds %d frames, expected %d" % (out, n, frame), file=sys.stderr)
         return 1
+    from edge_runtime import scenario
+
     meta = {
+        "format": scenario.FORMAT, "name": out.stem, "default_action": "SLOW",
+        "segments": [{"start": it["frames"][0], "end": it["frames"][1], "expected": it["expected_action"],
+                      "class": it["label"], "index": it["index"], "kind": "object"} for it in items],
         "clip": out.name, "fps": FPS, "size": [size, size], "frames": frame, "frames_per_image": HOLD,
         "upscale": "nearest x%d" % SCALE, "codec": "mp4v",
         "source": "CIFAR-10 test split, images 0-999 only (official python layout, data_batch order)",
@@ -102,6 +109,7 @@ def main() -> int:
         "images": items,
     }
     out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    scenario.load(out.with_suffix(".json"))  # it must read back as a scenario
     print("wrote %s (%d frames, %d images, %.1f s at %d FPS, %.0f kB) and %s" % (
         out, frame, len(items), frame / FPS, FPS, out.stat().st_size / 1024, out.with_suffix(".json").name))
     return 0

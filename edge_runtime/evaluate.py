@@ -188,6 +188,10 @@ def evaluate(artifact: PathLike, dataset: Optional[str] = None, limit: Optional[
     res.update(artifact=str(artifact), dataset=ds_name, split="test", precision=man.get("precision"),
                model=man["model"]["name"], backend=runner.name, seconds=round(secs, 2), latency=lat, command=command,
                note="first1000 = official test images 0-999")
+    from .calibration import eval_block, reliability_png
+
+    cal = eval_block(logits, split.labels[:n], man)  # ECE (15 bins) with raw softmax and with the manifest's T
+    res["calibration"] = {k: v for k, v in cal.items() if not k.startswith("reliability")}
     if out_dir is not None:
         out = Path(out_dir)
         stem = Path(artifact).name
@@ -196,6 +200,11 @@ def evaluate(artifact: PathLike, dataset: Optional[str] = None, limit: Optional[
                                                                     res["top1"], n, ds_name)
         write_bytes_atomic(out / ("%s.confusion.png" % stem), confusion_png(np.asarray(res["confusion"]), class_names, title))
         res["files"] = [str(out / ("%s.eval.json" % stem)), str(out / ("%s.confusion.png" % stem))]
+        curves = [("softmax (T=1)", cal["reliability_before"])]
+        if cal["calibrated"]:
+            curves.append(("calibrated (T=%.3f)" % cal["temperature"], cal["reliability_after"]))
+        write_bytes_atomic(out / ("%s.reliability.png" % stem), reliability_png(curves, title))
+        res["files"].append(str(out / ("%s.reliability.png" % stem)))
     return res
 
 

@@ -245,6 +245,8 @@ class Policy:
         self._rule_action = [rule.action for rule in config.rules]
         self._rule_min = [float(rule.min_confidence) for rule in config.rules]
         self._rule_label = [config.rule_label(i) for i in range(len(config.rules))]
+        #: the uncertainty gate (policy.uncertain_below): top-class probability below it -> the default action
+        self._gate: Optional[float] = getattr(config, "uncertain_below", None)
         #: rule indices grouped by action, strictest action first (the per-frame scan in _evaluate)
         self._by_action = [(a, [i for i, ra in enumerate(self._rule_action) if ra is a])
                            for a in (Action.STOP, Action.SLOW, Action.GO)]
@@ -344,6 +346,9 @@ class Policy:
     def _evaluate(self, p: np.ndarray) -> Evaluation:
         top = int(p.argmax())
         name, conf = self.class_names[top], float(p[top])
+        gate = self._gate
+        if gate is not None and conf < gate:  # looks like none of the classes: the default action
+            return Evaluation(self.config.default_action, None, None, name, conf)
         if self._by_action:
             scores = (self._masks @ p.astype(np.float64, copy=False)).tolist()
             for action, rules in self._by_action:  # STOP, then SLOW, then GO: the strictest rule that fired wins

@@ -77,6 +77,7 @@ from . import backends
 from .backends import Runner
 from .config import RuntimeConfig, apply_overrides, load_config
 from .errors import EdgeRuntimeError
+from .calibration import probabilities, temperature_of
 from .metrics import STAGES, Metrics, RingBuffer, RingTable  # noqa: F401 - re-exported for old imports
 from .policy import Decision, Policy, Reason, softmax
 from .preprocess import Preprocessor
@@ -160,6 +161,8 @@ class Runtime:
         self.observers: List[FrameObserver] = []
         self.final: Optional[Decision] = None
         self._pp = self.manifest["preprocess"]
+        #: the manifest's calibration temperature (1.0 without one): probabilities are softmax(logits / T)
+        self._temperature = temperature_of(self.manifest)
         self._prep = Preprocessor(self._pp, bgr=True)
         #: each camera's grabber-thread transform: all its regions -> one (R, 3, H, W) batch
         self.croppers = [RegionCropper(self._pp, cam.rects) for cam in self.cameras]
@@ -389,9 +392,9 @@ class Runtime:
                 try:
                     logits = self._infer(xs[0] if len(xs) == 1 else np.concatenate(xs))
                     if n == 1:
-                        probs = softmax(np.reshape(logits, (1, -1)))
+                        probs = probabilities(np.reshape(logits, (1, -1)), self._temperature)
                     elif np.ndim(logits) == 2 and len(logits) == n:
-                        probs = softmax(logits)
+                        probs = probabilities(logits, self._temperature)
                     else:
                         err = "the model returned shape %s for a batch of %d" % (np.shape(logits), n)
                 except Exception as exc:  # noqa: BLE001 - any backend failure becomes a fail-safe STOP; loop goes on

@@ -16,6 +16,10 @@ The path, one subcommand per step (each has its own --help):
   edge-runtime predict IMAGE          class, top-k and the policy's action per image (file, folder or glob)
   edge-runtime info                   this machine: Jetson/JetPack, TensorRT, CUDA, OpenCV; usable backends and sinks
   edge-runtime bench MODE ...         latency, FPS, memory and accuracy on this hardware, with the evidence
+  edge-runtime scenario OUT.mp4      a labelled scenario (CIFAR-10 test images 0-999, camera effects)
+  edge-runtime score SCENARIO.json    how good the decisions are: reaction, missed STOPs, wrong-action time
+  edge-runtime tune SCENARIO.json...  sweep the policy over scenarios: Pareto front and a tuned config
+  edge-runtime calibrate MODEL        fit a temperature on a train slice: calibrated probabilities, ECE
 
 Errors you can fix are printed as one line and exit with code 2.
 """
@@ -50,6 +54,10 @@ COMMANDS = {
     "predict": "edge_runtime.cli.predict",
     "info": "edge_runtime.cli.info",
     "bench": "edge_runtime.cli.bench",
+    "scenario": "edge_runtime.cli.scenario",
+    "score": "edge_runtime.cli.score",
+    "tune": "edge_runtime.cli.tune",
+    "calibrate": "edge_runtime.cli.calibrate",
 }
 
 

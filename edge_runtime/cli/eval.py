@@ -45,6 +45,12 @@ def run(args: argparse.Namespace) -> int:
     lat = res.get("latency")
     if lat:
         print("batch-1 latency: p50 %.3f ms, p90 %.3f ms, p99 %.3f ms (%d calls)" % (lat["p50_ms"], lat["p90_ms"], lat["p99_ms"], lat["iters"]))
+    cal = res.get("calibration")
+    if cal:
+        print("calibration (ECE, 15 bins): %.2f %% with raw softmax, %s" % (
+            100 * cal["ece_before"], "%.2f %% with the manifest's temperature %.3f" % (100 * cal["ece_after"],
+                                                                                    cal["temperature"])
+            if cal["calibrated"] else "no temperature in the manifest (edge-runtime calibrate fits one)"))
     for f in res.get("files", []):
         print("wrote %s" % f)
     return 0

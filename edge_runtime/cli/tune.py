@@ -1,0 +1,234 @@
+"""Tune the policy on labelled scenarios: sweep thresholds and debounce, report the Pareto front, write the YAML.
+
+The model runs once over every frame of each SCENARIO (its .json); each swept config then only replays the
+policy (edge_runtime/tune.py), so hundreds of configs take seconds. Swept: each rule's min_confidence
+(--thresholds RULE=v1,v2,...; default 0.2-0.9 for every rule), trigger k/n (--kn 2/3,1/1,...), release m,
+min hold and an optional uncertainty gate (--gate: frames whose top-class probability is below it ask for the
+default action; 0 = off). --max-configs samples that grid (seeded) when it is larger; the base config is
+always evaluated too.
+
+A config that misses a STOP segment in any scenario is never recommended. Among the others: the Pareto front
+over (reaction p90, false-STOP share in GO, GO during STOP), and the chosen one: the lowest false-STOP share
+with reaction p90 <= --max-reaction-frames. Writes tune.json, tune.md, pareto.png to --out and the chosen
+config to --out-config (comments state its measured figures and the scenarios). Probabilities are calibrated
+with the model manifest's temperature when it has one.
+
+Examples:
+  edge-runtime tune deploy/scenarios/tune-s1.json deploy/scenarios/tune-s2.json --config deploy/configs/vehicle.yaml
+  edge-runtime tune runs/sc/*.json --kn 2/3,3/4 --release-m 4,8 --min-hold-ms 0,500,1000 --max-configs 300
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
+
+from ._common import command_line
+
+
+def _floats(s: str) -> List[float]:
+    return [float(x) for x in s.split(",") if x.strip()]
+
+
+def _ints(s: str) -> List[int]:
+    return [int(x) for x in s.split(",") if x.strip()]
+
+
+def _kn(s: str) -> List[Tuple[int, int]]:
+    out = []
+    for part in s.split(","):
+        k, _, n = part.partition("/")
+        out.append((int(k), int(n)))
+    return out
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenarios", type=Path, nargs="+", help="scenario .json files to tune on")
+    p.add_argument("--model", type=Path, default=None, help="artifact (default: the bundled model, as run picks it)")
+    p.add_argument("--config", type=Path, default=None, help="base runtime YAML (default vehicle.yaml)")
+    p.add_argument("--backend", choices=["auto", "onnxruntime", "tensorrt", "torch"], default=None)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--thresholds", action="append", default=[], metavar="RULE=V1,V2",
+                   help="min_confidence values for one rule (by name); repeat per rule (default 0.2,0.3,...,0.9)")
+    p.add_argument("--kn", type=_kn, default=[(1, 1), (2, 2), (2, 3), (3, 4)], metavar="K/N,...")
+    p.add_argument("--release-m", type=_ints, default=[2, 4, 6], metavar="M,...")
+    p.add_argument("--min-hold-ms", type=_floats, default=[0, 250, 500, 1000, 1500], metavar="MS,...")
+    p.add_argument("--gate", type=_floats, default=[0.0], metavar="P,...",
+                   help="uncertainty gate values (top-class probability; 0 = off)")
+    p.add_argument("--max-configs", type=int, default=400, help="sample the grid down to this many (seeded)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-reaction-frames", type=float, default=3.0)
+    p.add_argument("--grace", type=float, default=0.5, metavar="S")
+    p.add_argument("--out", type=Path, default=Path("runs/tune"))
+    p.add_argument("--out-config", type=Path, default=None, help="the chosen YAML (default OUT/tuned.yaml)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    import yaml
+
+    from ..config import load_config
+    from ..errors import EdgeRuntimeError
+    from ..fsio import write_bytes_atomic, write_json_atomic, write_text_atomic
+    from ..scenario import load
+    from ..score import scenario_probs
+    from ..tune import Params, Replay, choose, grid, pareto, sweep, tuned_yaml
+    from .run import default_config
+
+    cfg_path = args.config or default_config()
+    cfg = load_config(cfg_path)
+    pol = cfg.policy
+    names = [pol.rule_label(i) for i in range(len(pol.rules))]
+    ths: Dict[str, List[float]] = {}
+    for spec in args.thresholds:
+        rule, _, vals = spec.partition("=")
+        if rule not in names or not vals:
+            raise EdgeRuntimeError("--thresholds %r: expected RULE=V1,V2 with RULE one of %s" % (spec, ", ".join(names)))
+        ths[rule] = _floats(vals)
+    default_th = [round(0.1 * i, 2) for i in range(2, 10)]
+    th_lists = [ths.get(n, default_th) for n in names]
+    for vals in th_lists + [args.gate]:
+        if any(not 0 <= v <= 1 for v in vals):
+            raise EdgeRuntimeError("thresholds and gates are probabilities in [0, 1]; got %s" % vals)
+    if any(not 1 <= k <= n for k, n in args.kn):
+        raise EdgeRuntimeError("--kn: each K/N needs 1 <= K <= N; got %s" % args.kn)
+    if any(m < 1 for m in args.release_m) or any(h < 0 for h in args.min_hold_ms):
+        raise EdgeRuntimeError("--release-m values must be >= 1 and --min-hold-ms >= 0")
+    if args.max_configs < 1:
+        raise EdgeRuntimeError("--max-configs must be >= 1")
+    scs = [load(s) for s in args.scenarios]
+    probs, man, backend, t_model = scenario_probs(scs, args.model, args.backend, args.threads)
+    ds = man["dataset"]
+    sc_names = ds.get("superclasses") or {}
+    rp = Replay(pol, ds["class_names"], scs, probs, sc_names.get("names"), sc_names.get("fine_to_coarse"))
+    full = grid(len(names), th_lists, args.kn, args.release_m, args.min_hold_ms, args.gate)
+    rng = np.random.default_rng(args.seed)
+    params = [full[i] for i in sorted(rng.choice(len(full), args.max_configs, replace=False))] \
+        if len(full) > args.max_configs else full
+    d = pol.debounce
+    base = Params(tuple(float(r.min_confidence) for r in pol.rules), d.trigger_k, d.trigger_n, d.release_m,
+                  float(d.min_hold_ms), float(pol.uncertain_below or 0.0))
+    params = [base] + [p for p in params if p != base]
+    rows, t_sweep = sweep(rp, params, args.grace)
+    frames = sum(sc.frames for sc in scs)
+    front = pareto(rows)
+    best = choose(rows, args.max_reaction_frames)
+
+    def plain(r: Mapping[str, Any]) -> Dict[str, Any]:
+        out = {k: v for k, v in r.items() if k != "params"}
+        out["policy"] = r["params"].label(names)
+        return out
+
+    res = {
+        "command": command_line(args), "model": man["model"]["name"], "backend": backend,
+        "calibration": man.get("calibration"), "base_config": str(cfg_path),
+        "scenarios": [str(s) for s in args.scenarios], "frames": frames, "configs": len(rows),
+        "grid_size": len(full), "seconds_model": round(t_model, 2), "seconds_sweep": round(t_sweep, 2),
+        "configs_per_s": round(len(rows) / max(t_sweep, 1e-9), 1),
+        "base": plain(rows[0]), "chosen": plain(best) if best else None,
+        "pareto": [plain(r) for r in front], "all": [plain(r) for r in rows],
+    }
+    out = Path(args.out)
+    write_json_atomic(out / "tune.json", res)
+    md = _markdown(res)
+    write_text_atomic(out / "tune.md", md)
+    files = [out / "tune.json", out / "tune.md"]
+    try:
+        write_bytes_atomic(out / "pareto.png", _png(rows, front, best, res))
+        files.append(out / "pareto.png")
+    except ImportError:
+        pass
+    print(md, end="")
+    if best is None:
+        print("no swept config caught every STOP segment: nothing recommended (widen --thresholds or --kn)")
+        for f in files:
+            print("wrote %s" % f)
+        return 1
+    base_yaml = yaml.safe_load(Path(cfg_path).read_text())
+    text = tuned_yaml(base_yaml, best["params"], names, best, [str(s) for s in args.scenarios], res["command"],
+                      res["model"], backend)
+    dest = args.out_config or out / "tuned.yaml"
+    load_config_text_check(text, dest)
+    write_text_atomic(dest, text)
+    files.append(dest)
+    for f in files:
+        print("wrote %s" % f)
+    return 0
+
+
+def load_config_text_check(text: str, dest: Path) -> None:
+    """The YAML we are about to write must parse as a runtime config (refuse to write a broken one)."""
+    import yaml
+
+    from ..config import parse_config
+
+    parse_config(yaml.safe_load(text), origin=str(dest))
+
+
+def _f(v: Any, pct: bool = False) -> str:
+    if v is None:
+        return "-"
+    return "%.2f %%" % (100 * v) if pct else "%g" % v
+
+
+def _markdown(res: Dict[str, Any]) -> str:
+    lines = ["## Policy sweep: %d configs over %d frames of %d scenario(s)" % (res["configs"], res["frames"],
+                                                                           len(res["scenarios"])), "",
+             "Model %s, %s. Model pass %.1f s (once per frame), sweep %.1f s (%.0f configs/s)." % (
+                 res["model"], res["backend"], res["seconds_model"], res["seconds_sweep"], res["configs_per_s"]), "",
+             "| | policy | missed STOP | reaction p50/p90/max (frames) | false STOP in GO | GO in STOP | SLOW in GO "
+             "| changes/min | unknown -> default |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def row(tag: str, r: Dict[str, Any]) -> str:
+        return "| %s | %s | %d of %d | %s / %s / %s | %s | %s | %s | %s | %s |" % (
+            tag, r["policy"], r["missed_stop_segments"], r["stop_segments"], _f(r["reaction_p50"]),
+            _f(r["reaction_p90"]), _f(r["reaction_max"]), _f(r["false_stop_in_go"], True), _f(r["go_in_stop"], True),
+            _f(r["slow_in_go"], True), _f(r["changes_per_min"]), _f(r["unknown_default_share"], True))
+
+    lines.append(row("base", res["base"]))
+    if res["chosen"]:
+        lines.append(row("**chosen**", res["chosen"]))
+    lines += ["", "Pareto front (no missed STOP; reaction p90 vs false STOP vs GO in STOP):", "",
+              lines[4], lines[5]]
+    for r in res["pareto"][:25]:
+        lines.append(row("", r))
+    if len(res["pareto"]) > 25:
+        lines.append("| ... %d more in tune.json | |" % (len(res["pareto"]) - 25))
+    return "\n".join(lines) + "\n"
+
+
+def _png(rows: Sequence[Mapping[str, Any]], front: Sequence[Mapping[str, Any]], best: Any, res: Dict[str, Any]) -> bytes:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def xy(rs: Sequence[Mapping[str, Any]]) -> Tuple[List[float], List[float]]:
+        return ([100 * (r["false_stop_in_go"] or 0.0) for r in rs],
+                [r["reaction_p90"] if r["reaction_p90"] is not None else float("nan") for r in rs])
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    bad = [r for r in rows if r["missed_stop_segments"] > 0]
+    ok = [r for r in rows if r["missed_stop_segments"] == 0]
+    if bad:
+        ax.scatter(*xy(bad), s=10, c="#cccccc", marker="x", label="misses a STOP segment (%d)" % len(bad))
+    ax.scatter(*xy(ok), s=12, c="#7f9fbf", label="no missed STOP (%d)" % len(ok))
+    fx, fy = xy(front)
+    ax.plot(fx, fy, "o-", c="#d62728", ms=4, lw=1, label="Pareto front")
+    if best is not None:
+        bx, by = xy([best])
+        ax.scatter(bx, by, s=120, facecolors="none", edgecolors="black", lw=1.5, label="chosen")
+    b0x, b0y = xy([rows[0]])
+    ax.scatter(b0x, b0y, s=80, marker="D", c="#ff9f1c", label="base config")
+    ax.set_xlabel("false STOP share in GO segments (%), after the grace")
+    ax.set_ylabel("reaction p90 to STOP segments (frames)")
+    ax.set_title("%d configs, %s (%s)" % (len(rows), res["model"], res["backend"]), fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
