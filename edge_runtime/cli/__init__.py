@@ -15,6 +15,7 @@ The path, one subcommand per step (each has its own --help):
   edge-runtime predict IMAGE          class, top-k and the policy's action per image (file, folder or glob)
   edge-runtime predict IMAGE          class, top-k and the policy's action per image (file, folder or glob)
   edge-runtime info                   this machine: Jetson/JetPack, TensorRT, CUDA, OpenCV; usable backends and sinks
+  edge-runtime doctor                 check this machine once: ONNX Runtime vs TensorRT engines, tests, report
   edge-runtime bench MODE ...         latency, FPS, memory and accuracy on this hardware, with the evidence
   edge-runtime scenario OUT.mp4      a labelled scenario (CIFAR-10 test images 0-999, camera effects)
   edge-runtime score SCENARIO.json    how good the decisions are: reaction, missed STOPs, wrong-action time
@@ -53,6 +54,7 @@ COMMANDS = {
     "predict": "edge_runtime.cli.predict",
     "predict": "edge_runtime.cli.predict",
     "info": "edge_runtime.cli.info",
+    "doctor": "edge_runtime.cli.doctor",
     "bench": "edge_runtime.cli.bench",
     "scenario": "edge_runtime.cli.scenario",
     "score": "edge_runtime.cli.score",
