@@ -13,8 +13,10 @@ What each sink receives (:class:`SinkEvent`), decided in the loop thread by :met
 ``change`` for every decision whose ``changed`` is True, ``heartbeat`` when the sink has
 ``heartbeat_s`` and that long has passed (on the decisions' clock) since it last got anything, and
 ``decision`` for every other decision if the sink asks for ``every_decision``. Heartbeats come from the
-loop, not from a timer: when the loop hangs, heartbeats stop, and a receiver that watches them (UDP,
-ROS 2, a GPIO watchdog line) stops the machine. That is their point.
+loop's decisions, not from a timer: when the process hangs or dies, heartbeats stop, and a receiver that
+watches them (UDP, ROS 2, a GPIO watchdog line) stops the machine. That is their point. While only the
+inference hangs, the runtime's watchdog emits nothing until the policy turns STOP (``source_timeout``),
+then that STOP and its heartbeats: never a stale GO (:mod:`edge_runtime.runtime`, "Watchdog").
 
 Sink types are registered by name (:func:`register_sink`), so a config picks them::
 

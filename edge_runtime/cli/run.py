@@ -30,8 +30,10 @@ UDP; GPIO; ROS 2). --display and --record draw an overlay (class, confidence, ac
 latency); --snapshots DIR saves each frame that turned the output to STOP. At exit: a timing
 report (per stage in ms, capture-to-decision p50/p90/p99, FPS, stale and dropped frames).
 
-Signals: SIGINT/SIGTERM end the run with a final STOP (reason shutdown), flush the logs, exit 0.
-SIGUSR1 releases a latched STOP (latch.stop / latch.faults in the config): kill -USR1 <pid>.
+Signals: SIGINT/SIGTERM end the run with a final STOP (reason shutdown), flush the logs, exit 0,
+also while the backend hangs (it is abandoned on its daemon thread). During start-up, before the
+sinks exist, SIGTERM exits 0 and SIGINT 130 with one line. SIGUSR1 releases a latched STOP
+(latch.stop / latch.faults in the config): kill -USR1 <pid>; it never ends the process.
 Exit codes: 0 the run ended (limit, end of file, signal); 1 the source failed (a truncated file);
 2 a usage or config error (one line).
 
