@@ -1,0 +1,49 @@
+"""edge_runtime.metrics: the rings hold constant memory from their creation on (resident, not only reserved)."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from edge_runtime.metrics import COLUMNS, Metrics, RingTable
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux /proc to read resident memory")
+def test_a_ring_is_resident_when_made_and_filling_it_adds_nothing():
+    rows = 1 << 20  # 48 MiB with the loop's 6 columns: far above the noise of the test process
+    before = _rss_bytes()
+    t = RingTable(COLUMNS, capacity=rows)
+    made = _rss_bytes()
+    assert made - before > 0.9 * t.nbytes  # np.zeros alone would leave it unmapped (a few KiB resident)
+    row = (1.0,) * len(COLUMNS)
+    t._a[:] = 2.0  # every row written once, in place
+    for _ in range(1000):
+        t.add(row)
+    assert _rss_bytes() - made < 0.05 * t.nbytes  # the pages were already there
+    assert len(t) == 1000 and t.column("infer").values()[-1] == 1.0
+
+
+def test_ring_keeps_the_last_capacity_rows():
+    t = RingTable(("a", "b"), capacity=3)
+    for i in range(5):
+        t.add((i, 10 * i))
+    assert len(t) == 3 and sorted(t.column("a").values()) == [2.0, 3.0, 4.0]
+    with pytest.raises(TypeError):
+        t.column("b").add(1.0)
+    with pytest.raises(ValueError):
+        RingTable(("a",), capacity=0)
+
+
+def test_metrics_views_and_fps():
+    m = Metrics()
+    assert m.fps == 0.0 and set(m.stages) == set(COLUMNS[:-1])
+    m.frames, m.t_first_frame, m.t_last_frame = 31, 0.0, 1.0
+    assert m.fps == pytest.approx(30.0)
+    m.table.add(np.arange(len(COLUMNS), dtype=float))
+    assert m.latency.values().tolist() == [float(len(COLUMNS) - 1)]
