@@ -43,7 +43,11 @@ def check_report(out: Path, mode: str):
     assert set(code) >= {"commit", "dirty", "version"} and (code["commit"] is None or len(code["commit"]) == 40)
     res = rep["resources"]
     assert res["peak_rss_mb"] > 0 and res["process_peak_rss_mb"] > 0
-    assert "power_note" in res and ("gpu_memory_note" in res or res["gpu_memory_mb"] is not None)
+    assert "power_note" in res
+    if any(r.get("backend") == "tensorrt" for r in rep["rows"]):  # a GPU run: a figure, no excuse
+        assert res["gpu_memory_mb"] > 0 and "gpu_memory_note" not in res, res
+    else:  # ONNX Runtime / PyTorch on the CPU: no figure, and the note says why
+        assert res["gpu_memory_mb"] is None and res["gpu_memory_note"] == "no GPU used by this run", res
     rows = list(csv.DictReader(files[1].open()))
     assert len(rows) == len(rep["rows"]) and rows[0]["mode"] == mode and rows[0]["evidence_cpu"] == str(rep["evidence"]["cpu"])
     assert rows[0]["evidence_commit"] == (code["commit"] or "")
@@ -133,6 +137,13 @@ def test_e2e_quick(kind, lenet_onnx, tmp_path, capsys):
     assert d["achieved_fps"] > 0 and d["stale_frames"] >= 0 and d["dropped_frames"] >= 0
     assert set(d["stages_ms"]) == {"capture->read", "preprocess", "infer", "policy", "sinks"}
     assert d["e2e_over_preprocess_infer"] > 0
+    row = rep["rows"][0]  # no ground truth on this source: no accuracy quoted, and the table says so
+    assert row["accuracy"] is None and row["accuracy_by"] == "not measured on this source"
+    assert "not measured on this source" in out
+    assert len(d["samples_ms"][row["format"]]) == d["frames"]
+    from edge_runtime.bench.reports import plot_kind
+
+    assert plot_kind(rep) == "distribution"  # one row: a latency histogram/CDF, not a lone dot
     assert "capture->decision" in (out_dir / "bench-e2e.md").read_text()
 
 
@@ -148,6 +159,8 @@ def test_compare_quick_with_measured_accuracy(lenet_onnx, lenet_ckpt, fixture_da
         if r["status"] == "ok":
             assert r["fps"] == pytest.approx(1000.0 / r["mean_ms"]) and r["p50_ms"] <= r["p90_ms"]
             assert "measured here" in r["accuracy_source"] and 0 <= r["accuracy"] <= 100
+            assert r["accuracy_by"] == "%s (here, 40 images)" % {"onnxruntime": "ONNX Runtime", "torch": "PyTorch",
+                                                                  "pytorch": "PyTorch"}[r["backend"]]
             assert r["params"] and r["size_mb"] > 0
     if rep["evidence"]["tensorrt"].startswith("absent"):
         assert rows["TensorRT FP16"]["status"].startswith("not available here")
@@ -171,10 +184,12 @@ def test_bad_artifact_is_one_line(tmp_path, capsys):
     _one_line_exit_2(rc, err)
 
 
-def test_batch_the_model_does_not_allow(capsys):
-    rc, _, err = run_cli(["bench", "engine", FIXED_BATCH_ONNX, "--quick", "--batch", "4", "--no-progress"], capsys)
-    _one_line_exit_2(rc, err)
-    assert "fixed batch of 1" in err
+def test_a_fixed_batch_model_runs_a_multiple_of_its_batch_as_sliced_calls(tmp_path, capsys):
+    rc, _, err = run_cli(["bench", "engine", FIXED_BATCH_ONNX, "--quick", "--batch", "4", "--no-progress", "--out",
+                          tmp_path], capsys)
+    assert rc == 0, err
+    rep = check_report(tmp_path, "engine")
+    assert rep["rows"][0]["batch"] == 4 and "4" in rep["details"]["per_batch"]
 
 
 def test_camera_that_does_not_open(lenet_onnx, capsys):
@@ -266,3 +281,34 @@ def test_one_latency_summary_for_bench_runtime_metrics_and_evaluate(lenet_onnx):
     with runner_for(lenet_onnx, threads=1) as r:
         lat = latency(r, np.zeros((1, 3, 32, 32), np.float32), warmup=1, iters=5)
     assert set(s) <= set(lat) and lat["n"] == 5
+
+
+def test_compare_without_accuracy_says_which_backend_measured_each_figure(tmp_path, capsys):
+    bundled = ROOT / "engines" / "bundled"
+    fp32, int8 = bundled / "mobilenetv2_cifar_x0_5.onnx", bundled / "mobilenetv2_cifar_x0_5.int8-cpu.onnx"
+    rc, out, err = run_cli(["bench", "compare", fp32, int8, "--quick", "--out", tmp_path, "--no-progress"], capsys)
+    assert rc == 0, err
+    rep = check_report(tmp_path, "compare")
+    by = {r["artifact"]: r for r in rep["rows"] if r["status"] == "ok"}
+    man32 = json.loads(Path(str(fp32) + ".json").read_text())["accuracy"]
+    man8 = json.loads(Path(str(int8) + ".json").read_text())["accuracy"]
+    # the artifact's own measured figure, and the backend that measured it (FP32's came from PyTorch in training)
+    assert by[str(fp32)]["accuracy"] == man32["top1"] and by[str(fp32)]["accuracy_by"] == "PyTorch (manifest)"
+    assert by[str(int8)]["accuracy"] == man8["top1"] and by[str(int8)]["accuracy_by"] == "ONNX Runtime (manifest)"
+    assert "accuracy measured by" in out and "PyTorch (manifest)" in out
+    assert "accuracy_by" in (tmp_path / "bench-compare.csv").read_text().splitlines()[0]
+
+
+def test_engine_with_one_row_plots_its_distribution_and_several_rows_compare(lenet_onnx, tmp_path, capsys):
+    from edge_runtime.bench.reports import plot_kind
+
+    rc, out, err = run_cli(["bench", "engine", lenet_onnx, "--quick", "--out", tmp_path / "one", "--no-progress"],
+                           capsys)
+    assert rc == 0, err
+    one = check_report(tmp_path / "one", "engine")
+    assert plot_kind(one) == "distribution" and len(one["details"]["samples_ms"][one["rows"][0]["format"]]) == \
+        one["rows"][0]["n"]
+    rc, out, err = run_cli(["bench", "engine", lenet_onnx, "--quick", "--batch", "1", "2", "--out", tmp_path / "two",
+                            "--no-progress"], capsys)
+    assert rc == 0, err
+    assert plot_kind(check_report(tmp_path / "two", "engine")) == "compare"

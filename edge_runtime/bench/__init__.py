@@ -15,7 +15,7 @@ Three modes, one report shape (``edge-runtime bench`` is the thin command over t
 
 Every report carries :func:`evidence` (machine, versions, load average, clock state, warnings) and
 :func:`resources` (peak resident memory; GPU memory where a GPU is used; power and energy per inference on a
-Jetson with jtop). :func:`write_outputs` writes JSON, CSV, markdown and a PNG (accuracy vs latency).
+Jetson with jtop). :func:`write_outputs` writes JSON, CSV, markdown and a PNG (rows compared, or one row's latency histogram/CDF).
 
 The stdlib at import (names load their submodule on first use, so ``edge_runtime.bench.probe`` stays
 stdlib-only for ``edge-runtime info``); numpy when a mode or statistic is used; onnxruntime, torch, OpenCV, matplotlib, psutil, tqdm, jtop when used.

@@ -90,10 +90,12 @@ def bench_engine(artifact: PathLike, batches: Sequence[int] = (1,), timing: Timi
         fmt = describe_format(p, runner, man)
         for b in batches:
             x = random_input(runner, b)
-            st = latency_stats(time_calls(lambda: runner.infer(x), timing), b)
+            samples = time_calls(lambda: runner.infer(x), timing)
+            st = latency_stats(samples, b)
             res_mon.mark()
             details["per_batch"][str(b)] = st
-            row = _row(fmt + (" b%d" % b if len(batches) > 1 else ""), "ok", p, man, st)
+            row = _row(fmt + (" b%d" % b if len(batches) > 1 else ""), "ok", p, man, st, runner.name)
+            details.setdefault("samples_ms", {})[row["format"]] = _keep(samples)
             row["batch"] = b
             rows.append(row)
             if runner.name == "tensorrt" and split:  # pragma: no cover - TensorRT only
@@ -105,7 +107,7 @@ def bench_engine(artifact: PathLike, batches: Sequence[int] = (1,), timing: Timi
             details["vs_bare"] = ov
             for label, st in (("runner, interleaved with bare", ov["runner"]), ("bare InferenceSession.run", ov["bare"])):
                 rows.append(dict(_row("%s (%s)" % (fmt, label) if label.startswith("runner") else label, "ok", p, man,
-                                      st), batch=batches[0]))
+                                      st, runner.name), batch=batches[0]))
             bar.step("vs bare: %+.4f ms" % ov["overhead_median_ms"])
         bar.close()
         gpu = runner.name == "tensorrt"
@@ -236,7 +238,10 @@ def bench_e2e(source: Union[str, Sequence[str]], model: PathLike, config: Option
     pre_inf = rep["stages_ms"]["preprocess"]["p90_ms"] + rep["stages_ms"]["infer"]["p90_ms"]
     resources = res_mon.report(st["mean_ms"], gpu_used=rt.runner.name == "tensorrt")
     fmt = "e2e %s %s" % (describe_format(Path(model), rt.runner, rt.manifest), "(%s)" % rt.sources.describe())
-    row = _row(fmt, "ok" if final.reason.value != "source_failed" else "source failed", Path(model), rt.manifest, st)
+    row = _row(fmt, "ok" if final.reason.value != "source_failed" else "source failed", Path(model), None, st)
+    row["accuracy_by"] = NOT_ON_SOURCE  # a clip's frames carry no class labels: never quote the test-set figure
+    row["accuracy_source"] = ("not measured on this source: bench e2e times the loop; the model's top-1 on the test "
+                              "set is in its manifest and in bench compare / edge-runtime eval")
     row["fps"] = rep["fps"]  # achieved frames per second, not 1000/latency: frames overlap the next capture
     row["peak_rss_mb"] = resources["peak_rss_mb"]
     details = {
@@ -249,6 +254,7 @@ def bench_e2e(source: Union[str, Sequence[str]], model: PathLike, config: Option
         "steps": rep["steps"], "mean_batch": rep["mean_batch"], "model_batch": rep["model_batch"],
         "cpu_ms_per_step": rep["cpu_ms_per_step"], "cameras": rep.get("cameras"),
         "regions": {str(k): [r.name for r in v] for k, v in rt.region_boxes().items()},
+        "samples_ms": {fmt: _keep(lat)},
         "preprocess_plus_infer_p90_ms": pre_inf,
         "e2e_over_preprocess_infer": st["p90_ms"] / pre_inf if pre_inf > 0 else None,
         "e2e_goal": "decision latency p90 <= 1.25 x (preprocess p90 + infer p90) of the same run",
@@ -282,14 +288,44 @@ def _params_macs(runner: Any, man: Optional[Dict[str, Any]]) -> Tuple[Optional[i
     return (int(params) if params is not None else None), (int(macs) if macs is not None else None)
 
 
-def _row(fmt: str, status: str, path: Path, man: Optional[Dict[str, Any]], st: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+#: the accuracy cell of a row whose source has no ground truth (bench e2e)
+NOT_ON_SOURCE = "not measured on this source"
+_BACKENDS = {"onnxruntime": "ONNX Runtime", "torch": "PyTorch", "pytorch": "PyTorch", "tensorrt": "TensorRT"}
+
+
+def _keep(samples_ms: "Sequence[float] | np.ndarray", cap: int = 20000) -> List[float]:
+    """Per-call samples for the report (the PNG's histogram/CDF): rounded to 0.1 us, at most ``cap`` evenly spaced."""
+    a = np.asarray(samples_ms, np.float64)
+    if a.size > cap:
+        a = a[np.linspace(0, a.size - 1, cap).astype(int)]
+    return [round(float(v), 4) for v in a]
+
+
+def measured_by(acc: Dict[str, Any], backend: Optional[str]) -> str:
+    """Which backend measured a manifest's accuracy: its ``measured_with`` (e.g. ``onnxruntime CPU``, ``PyTorch, on
+    the source checkpoint``), else the backend that wrote a checkpoint's figure (PyTorch, for .pt)."""
+    w = str(acc.get("measured_with") or "")
+    low = w.lower()
+    for key, name in (("onnxruntime", "ONNX Runtime"), ("onnx runtime", "ONNX Runtime"), ("tensorrt", "TensorRT"),
+                      ("pytorch", "PyTorch"), ("torch", "PyTorch")):
+        if key in low:
+            return "%s (manifest)" % name
+    if backend in ("torch", "pytorch"):
+        return "PyTorch (manifest)"
+    return "%s (manifest)" % (w or "unknown backend")
+
+
+def _row(fmt: str, status: str, path: Path, man: Optional[Dict[str, Any]], st: Optional[Dict[str, Any]],
+         backend: Optional[str] = None) -> Dict[str, Any]:
     acc = (man or {}).get("accuracy") or {}
+    has = acc.get("top1") is not None
     row: Dict[str, Any] = {
         "format": fmt, "status": status, "artifact": str(path),
         "model": ((man or {}).get("model") or {}).get("name"),
         "size_mb": round(path.stat().st_size / 2**20, 3) if path.is_file() else None,
-        "accuracy": acc.get("top1"), "accuracy_source": ("manifest: top-1 on %s %s images" % (acc.get("n"), acc.get(
-            "split", "test"))) if acc.get("top1") is not None else None,
+        "accuracy": acc.get("top1"), "accuracy_by": measured_by(acc, backend) if has else None,
+        "accuracy_source": ("manifest: top-1 on %s %s images, measured with %s" % (
+            acc.get("n"), acc.get("split", "test"), acc.get("measured_with") or "?")) if has else None,
         "ms_per_image": None, "fps": None, "p99_ms": None, "peak_rss_mb": None}
     if st is not None:
         row.update(ms_per_image=st["ms_per_image"], fps=st["fps"], p99_ms=st["p99_ms"] / st["batch"], mean_ms=st["mean_ms"],
@@ -326,7 +362,7 @@ def bench_compare(artifacts: Sequence[PathLike] = (), batch: int = 1, timing: Ti
             mon.mark()
             x = random_input(runner, batch)
             st = latency_stats(time_calls(lambda: runner.infer(x), timing), batch)
-            row = _row(describe_format(p, runner, man), "ok", p, man, st)
+            row = _row(describe_format(p, runner, man), "ok", p, man, st, runner.name)
             row["params"], row["macs"] = _params_macs(runner, man)
             row["backend"] = runner.name
             row["precision"] = (man or {}).get("precision")
@@ -339,7 +375,9 @@ def bench_compare(artifacts: Sequence[PathLike] = (), batch: int = 1, timing: Ti
 
             acc = evaluate(p, limit=accuracy_limit, data_dir=data_dir, latency_iters=0, threads=threads)
             row["accuracy"] = acc["top1"]
-            row["accuracy_source"] = "measured here: top-1 on the first %d %s test images" % (acc["n"], acc["dataset"])
+            row["accuracy_by"] = "%s (here, %d images)" % (_BACKENDS.get(row["backend"], row["backend"]), acc["n"])
+            row["accuracy_source"] = "measured here by %s: top-1 on the first %d %s test images (every row the same " \
+                                     "images)" % (_BACKENDS.get(row["backend"], row["backend"]), acc["n"], acc["dataset"])
         r = mon.report(row.get("ms_per_image"), gpu_used=row.get("backend") == "tensorrt")
         row["peak_rss_mb"], row["rss_growth_mb"] = r["peak_rss_mb"], r["rss_growth_mb"]
         rows.append(row)

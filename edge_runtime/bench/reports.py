@@ -12,7 +12,7 @@ from ..fsio import PathLike, write_bytes_atomic, write_json_atomic, write_text_a
 
 FORMAT = "edge-runtime.bench/1"
 #: the terminal/CSV/markdown columns (Ultralytics' benchmark columns, plus p99 and peak memory)
-COLUMNS = ("format", "status", "size_mb", "accuracy", "ms_per_image", "fps", "p99_ms", "peak_rss_mb")
+COLUMNS = ("format", "status", "size_mb", "accuracy", "accuracy_by", "ms_per_image", "fps", "p99_ms", "peak_rss_mb")
 NA = "not available here"
 
 
@@ -39,6 +39,7 @@ def _cell(key: str, v: Any) -> str:
 
 
 HEADERS = {"format": "format", "status": "status", "size_mb": "size MB", "accuracy": "accuracy %",
+           "accuracy_by": "accuracy measured by",
            "ms_per_image": "ms/image", "fps": "FPS", "p99_ms": "p99 ms/image", "peak_rss_mb": "peak RSS MB"}
 
 
@@ -129,34 +130,106 @@ def to_csv(rep: Dict[str, Any]) -> str:
     return buf.getvalue()
 
 
+def _label(text: str, width: int = 38) -> str:
+    """A row's name on at most two lines of ``width`` characters (tick labels never run into each other)."""
+    if len(text) <= width:
+        return text
+    cut = text.rfind(" ", 0, width)
+    cut = cut if cut > 0 else width
+    rest = text[cut:].strip()
+    return text[:cut] + "\n" + (rest if len(rest) <= width else rest[:width - 3] + "...")
+
+
+def plot_kind(rep: Dict[str, Any]) -> str:
+    """``compare`` when two or more rows were measured, else ``distribution`` (what :func:`plot_png` draws)."""
+    return "compare" if sum(r.get("ms_per_image") is not None for r in rep["rows"]) >= 2 else "distribution"
+
+
 def plot_png(rep: Dict[str, Any]) -> bytes:
-    """Accuracy vs ms per image (one labelled point per row); rows without accuracy are listed by latency only."""
+    """Two or more measured rows: compared (median bars with p90 and p99 marks, one labelled row each, axis from 0;
+    beside it accuracy against latency with a legend, when two or more rows have an accuracy). One row: its latency
+    distribution (histogram and CDF of the per-call samples, p50/p90/p99 marked), never a lone dot on a
+    microsecond axis."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     ok = [r for r in rep["rows"] if r.get("ms_per_image") is not None]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    with_acc = [r for r in ok if r.get("accuracy") is not None]
-    if with_acc:
-        for r in with_acc:
-            ax.scatter(r["ms_per_image"], r["accuracy"], s=40)
-            ax.annotate(r["format"][:60], (r["ms_per_image"], r["accuracy"]), fontsize=7, xytext=(4, 4),
-                        textcoords="offset points")
-        ax.set_ylabel("top-1 accuracy (%)")
-    else:
-        ax.barh([r["format"][:40] for r in ok], [r["ms_per_image"] for r in ok])
-        ax.set_ylabel("(no accuracy known)")
-    ax.margins(x=0.25, y=0.15)
-    ax.set_xlabel("ms per image (mean)")
     ev = rep["evidence"]
-    ax.set_title("edge-runtime bench %s: %s, %s cores, load %s" % (rep["mode"], str(ev.get("cpu"))[:40], ev.get("cores"),
-                                                                   (ev.get("loadavg") or ["-"])[0]), fontsize=8)
-    ax.grid(alpha=0.3)
+    title = "edge-runtime bench %s: %s, %s cores, load %s" % (rep["mode"], str(ev.get("cpu"))[:40], ev.get("cores"),
+                                                              (ev.get("loadavg") or ["-"])[0])
+    if plot_kind(rep) == "compare":
+        acc = [r for r in ok if r.get("accuracy") is not None]
+        two = len({r.get("artifact") for r in acc}) >= 2  # one artifact timed several ways: nothing to compare
+        fig, axes = plt.subplots(1, 2 if two else 1, figsize=(15 if two else 8, 1.6 + 0.55 * len(ok)),
+                                 squeeze=False)
+        ax = axes[0][0]
+        names = [_label(r["format"]) for r in ok][::-1]
+        rows = ok[::-1]
+        med = [r.get("p50_ms", r["ms_per_image"] * (r.get("batch") or 1)) / (r.get("batch") or 1) for r in rows]
+        ax.barh(range(len(rows)), med, color="#4c72b0", label="median")
+        for k, key, mk in (("p90", "p90_ms", "|"), ("p99", "p99_ms", "x")):
+            xs = [(r[key] / (r.get("batch") or 1) if key == "p90_ms" else r[key]) if r.get(key) is not None else None
+                  for r in rows]
+            pts = [(x, y) for y, x in enumerate(xs) if x is not None]
+            if pts:
+                ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=mk, color="k", s=50, zorder=3, label=k)
+        ax.set_yticks(range(len(rows)))
+        ax.set_yticklabels(names, fontsize=8)
+        ax.set_xlim(left=0)
+        ax.set_xlabel("ms per image (bar: median; marks: p90, p99)")
+        ax.legend(fontsize=8, ncol=3, loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False)
+        ax.grid(axis="x", alpha=0.3)
+        if two:
+            ax2 = axes[0][1]
+            for i, r in enumerate(acc):
+                ax2.scatter(r["ms_per_image"], r["accuracy"], s=60, marker="osD^v<>ph"[i % 9],
+                            label="%s (%s)" % (r["format"][:50], r.get("accuracy_by") or "?"))
+            ax2.set_xlabel("ms per image (mean)")
+            ax2.set_ylabel("top-1 accuracy (%)")
+            ax2.set_xlim(left=0)
+            ax2.margins(y=0.3)
+            ax2.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+            ax2.grid(alpha=0.3)
+            ax2.set_title("accuracy vs latency (legend: who measured the accuracy)", fontsize=9)
+    else:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4), squeeze=False)
+        ax, ax2 = axes[0]
+        if not ok:
+            ax.text(0.5, 0.5, "no row was measured", ha="center", va="center", transform=ax.transAxes)
+            ax2.axis("off")
+        else:
+            r = ok[0]
+            samples = (rep.get("details") or {}).get("samples_ms", {}).get(r["format"])
+            b = r.get("batch") or 1
+            if samples:
+                import numpy as np
+
+                v = np.sort(np.asarray(samples, np.float64))
+                ax.hist(v, bins=min(60, max(10, int(len(v) ** 0.5))), color="#4c72b0")
+                ax2.plot(v, np.arange(1, len(v) + 1) / len(v), color="#4c72b0")
+                ax2.set_ylabel("fraction <= x")
+                ax.set_ylabel("frames" if rep["mode"] == "e2e" else "calls")
+            else:
+                ax.text(0.5, 0.5, "per-call samples not in this report", ha="center", va="center",
+                        transform=ax.transAxes)
+            for key, ls in (("p50_ms", "-"), ("p90_ms", "--"), ("p99_ms", ":")):
+                if r.get(key) is not None:
+                    x = r[key] * (b if key == "p99_ms" else 1)  # the row's p99 is per image, samples per call
+                    for a in (ax, ax2):
+                        a.axvline(x, color="k", ls=ls, lw=1, label="%s %.3f ms" % (key[:3], x))
+            xl = "capture->decision, ms per frame" if rep["mode"] == "e2e" else "ms per call (batch %d)" % b
+            ax.set_xlabel(xl)
+            ax2.set_xlabel(xl)
+            ax.legend(fontsize=8)
+            ax.set_title(_label(r["format"], 60), fontsize=9)
+            ax2.set_title("CDF (n = %s)" % r.get("n", "-"), fontsize=9)
+            ax2.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")  # the legends outside the axes included
     plt.close(fig)
     return buf.getvalue()
 

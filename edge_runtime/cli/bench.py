@@ -11,8 +11,15 @@ Modes:
                        .pt): size, params, MACs, accuracy (manifest, or measured with --accuracy --limit N),
                        ms per image, FPS, p99, memory; TensorRT rows say "not available here" without it.
 
-Every run prints a table (format, status, size MB, accuracy, ms/image, FPS, p99, peak RSS) and, with --out DIR,
-writes bench-<mode>.json/.csv/.md/.png (the PNG plots accuracy against latency). --quick: a short smoke run.
+Every run prints a table (format, status, size MB, accuracy, who measured it, ms/image, FPS, p99, peak RSS) and,
+with --out DIR, writes bench-<mode>.json/.csv/.md/.png. The PNG compares the rows when there are two or more
+(median bars with p90/p99 marks; accuracy against latency when two artifacts have one), else shows the one row's
+latency histogram and CDF. --quick: a short smoke run.
+
+Accuracy, one source per table: with compare --accuracy every row is measured here by its own backend on the
+same test images; otherwise each row quotes its artifact's own measured figure and the "accuracy measured by"
+column names the backend that measured it (an FP32 ONNX exported from a checkpoint quotes PyTorch's figure).
+bench e2e never quotes one: "not measured on this source" (a video has no class labels).
 Threads default to 1 (the runtime's default at batch 1). Numbers are from this machine only.
 
 Examples:
