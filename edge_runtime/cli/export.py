@@ -16,14 +16,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .. import resources
 from . import require_train_extras
 from ..config import flag_type
 from ._common import command_line
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", type=Path, help="a .pt checkpoint written by edge-runtime train")
-    p.add_argument("--out", type=Path, default=None, help="output .onnx (default engines/<model>.onnx)")
+    p.add_argument("checkpoint", type=Path, help="a .pt checkpoint written by edge-runtime train (engines/checkpoints/... "
+                   "names the bundled ones from any directory)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output .onnx (default ./engines/<model>.onnx, under the working directory)")
     p.add_argument("--opset", type=flag_type(int, lo=17), default=17, help="ONNX opset, >= 17 (default 17)")
     p.add_argument("--dynamic-batch", action="store_true", help="symbolic batch axis (default: fixed batch 1)")
     p.add_argument("--data-dir", type=Path, default=None, help="CIFAR root for the parity check on real test images")
@@ -39,10 +42,10 @@ def run(args: argparse.Namespace) -> int:
 
     check_writable(args.out or Path("engines"), "--out", directory=args.out is None)  # before exporting
 
-    res = export_onnx(args.checkpoint, args.out, opset=args.opset, dynamic_batch=args.dynamic_batch,
+    res = export_onnx(resources.resolve(args.checkpoint), args.out, opset=args.opset, dynamic_batch=args.dynamic_batch,
                       data_dir=args.data_dir, parity_images=args.parity_images, force=args.force, command=command_line(args))
     par = res.manifest["parity"]
-    print("wrote %s (%s)" % (res.path, res.sidecar))
+    print("wrote %s (%s)" % (Path(res.path).absolute(), Path(res.sidecar).name))
     print("parity vs PyTorch on %d %s: max abs diff %.3g, top-1 agreement %.2f %% [%s]" % (
         par["images"], par["source"], par["max_abs_diff"], par["top1_agreement"],
         "goal met" if par["passed"] else "GOAL MISSED: 100 %% and <= %.0e" % par["goal"]["max_abs_diff"]))
