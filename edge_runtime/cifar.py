@@ -17,14 +17,18 @@ import numpy as np
 
 from .errors import EdgeRuntimeError
 
-_LAYOUT: Dict[str, Dict[str, Any]] = {
+#: The one CIFAR layout table (train/data.py reads it too): folders, files, keys, counts and the official archive.
+LAYOUT: Dict[str, Dict[str, Any]] = {
     "cifar10": {"folder": "cifar-10-batches-py", "train": ["data_batch_%d" % i for i in range(1, 6)],
                 "test": ["test_batch"], "meta": "batches.meta", "label_key": "labels", "names_key": "label_names",
-                "num_classes": 10},
+                "num_classes": 10, "counts": (50000, 10000),
+                "url": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "md5": "c58f30108f718f92721af3b95e74349a"},
     "cifar100": {"folder": "cifar-100-python", "train": ["train"], "test": ["test"], "meta": "meta",
-                 "label_key": "fine_labels", "names_key": "fine_label_names", "num_classes": 100},
+                 "label_key": "fine_labels", "names_key": "fine_label_names", "num_classes": 100, "counts": (50000, 10000),
+                 "url": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "md5": "eb9058c3a382ffc7106e4002c42a8d85"},
 }
-DATASETS = tuple(_LAYOUT)
+_LAYOUT = LAYOUT
+DATASETS = tuple(LAYOUT)
 
 
 def default_data_dir() -> Path:

@@ -60,7 +60,8 @@ def test_student_follows_its_teacher_not_the_labels(cifar10_dir, teacher, tmp_pa
     # alpha = 1: the labels carry no weight, the student learns the teacher's (relabelled) answers
     out = tmp_path / ("student_" + targets)
     fit(TrainConfig(data_dir=str(cifar10_dir), epochs=3, out=str(out), teachers=[str(wrong)], distill_alpha=1.0,
-                    distill_temperature=2.0, distill_targets=targets, **BASE), progress=False)
+                    distill_temperature=2.0, distill_targets=targets, distill_cache=str(tmp_path / "cache"), **BASE),
+        progress=False)
     man = mf.read(out / "manifest.json")
     assert man["distillation"]["targets"] == targets and man["distillation"]["alpha"] == 1.0
     assert man["distillation"]["teachers"][0]["sha256"] == sha256_file(wrong)
@@ -113,6 +114,78 @@ def test_training_loader_picks_the_target_of_the_flip_it_applied(cifar10_dir):
     assert seen_plain > 100 and seen_flip > 100
     with pytest.raises(ValueError):
         loader.set_targets(torch.zeros(n - 1, 2, 10))
+
+
+def test_cached_targets_are_kept_on_disk_and_the_second_run_skips_the_teachers(cifar10_dir, teacher, tmp_path,
+                                                                                 monkeypatch, capsys):
+    calls = []
+    real = Teachers.forward
+
+    def counted(self, x):
+        calls.append(int(x.shape[0]))
+        return real(self, x)
+
+    monkeypatch.setattr(Teachers, "forward", counted)
+    cache = tmp_path / "cache"
+    cfg = dict(data_dir=str(cifar10_dir), epochs=2, teachers=[str(teacher)], distill_targets="cached", subset=200,
+               distill_cache=str(cache), **BASE)
+    fit(TrainConfig(out=str(tmp_path / "a"), **cfg), progress=False)
+    n_test = len(data.subset(data.load("cifar10", str(cifar10_dir)).test, 200, 1))
+    assert sum(calls) == 200 * 2 + n_test  # the teacher pass: each train image and its mirror, and the test images
+    files = sorted(p.name for p in cache.iterdir())
+    assert len(files) == 2 and any("-train-image-mirror-" in f for f in files) and any("-test-image-" in f for f in files)
+    assert not [f for f in files if f.endswith(".tmp")]
+    calls.clear()
+    fit(TrainConfig(out=str(tmp_path / "b"), **cfg), progress=False)
+    assert calls == []  # no teacher forward pass at all
+    assert "read from" in capsys.readouterr().err
+    ma, mb = mf.read(tmp_path / "a" / "manifest.json"), mf.read(tmp_path / "b" / "manifest.json")
+    assert ma["distillation"]["cache"]["reused"] is False and mb["distillation"]["cache"]["reused"] is True
+    assert ma["distillation"]["teachers_test_top1"] == mb["distillation"]["teachers_test_top1"]
+    wa, wb = checkpoint.load(tmp_path / "a" / "last.pt")["model"], checkpoint.load(tmp_path / "b" / "last.pt")["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)  # the same targets, bit for bit
+    # another subset is another key: a new entry, the old ones untouched
+    fit(TrainConfig(out=str(tmp_path / "c"), **dict(cfg, subset=160)), progress=False)
+    assert len(list(cache.iterdir())) == 4 and calls
+
+
+def test_a_cache_entry_whose_key_differs_is_refused_in_one_line(cifar10_dir, teacher, tmp_path, capsys):
+    from train.distill import cache_path, cached_logits, target_key
+
+    ds = data.load("cifar10", str(cifar10_dir))
+    info = [{"sha256": sha256_file(teacher)}]
+    key = target_key(info, "cifar10", "train", ds.train.images, ds.mean, ds.std, "image+mirror")
+    cache = tmp_path / "cache"
+    logits, path, hit = cached_logits(key, str(cache), lambda: torch.zeros(len(ds.train), 2, 10))
+    assert path == cache_path(str(cache), key) and not hit and logits.shape == (len(ds.train), 2, 10)
+    assert cached_logits(key, str(cache), lambda: pytest.fail("recomputed"))[2] is True
+    # an entry copied under another key's name (other teachers; other images): refused, naming what differs
+    for other, field in ((target_key([{"sha256": "0" * 64}], "cifar10", "train", ds.train.images, ds.mean, ds.std,
+                                     "image+mirror"), "teachers"),
+                         (target_key(info, "cifar10", "train", ds.train.images[:-1], ds.mean, ds.std, "image+mirror"),
+                          "images")):
+        wrong = cache_path(str(cache), other)
+        wrong.write_bytes(path.read_bytes())
+        with pytest.raises(EdgeRuntimeError, match="was made for %s=" % field) as exc:
+            cached_logits(other, str(cache), lambda: pytest.fail("recomputed"))
+        assert len(str(exc.value).splitlines()) == 1 and "nothing was overwritten" in str(exc.value)
+        assert wrong.read_bytes() == path.read_bytes()
+    path.write_bytes(b"garbage")
+    with pytest.raises(EdgeRuntimeError, match="unreadable"):
+        cached_logits(key, str(cache), lambda: pytest.fail("recomputed"))
+    with pytest.raises(EdgeRuntimeError, match="expected a folder"):
+        cached_logits(key, str(path), lambda: pytest.fail("recomputed"))
+    # through the CLI: a tampered entry is one line, exit 2, and the run writes nothing
+    path.unlink()
+    args = ["train", "--model", "lenet5", "--device", "cpu", "--quiet", "--data-dir", cifar10_dir, "--epochs", "1",
+            "--batch-size", "32", "--teacher", teacher, "--distill-targets", "cached", "--distill-cache", tmp_path / "c2"]
+    rc, so, se = run_cli([*args, "--out", tmp_path / "r1"], capsys)
+    assert rc == 0, se
+    entries = sorted((tmp_path / "c2").iterdir())
+    entries[0].write_bytes(entries[1].read_bytes())  # the test split's entry replaced by the train split's
+    rc, so, se = run_cli([*args, "--out", tmp_path / "r2"], capsys)
+    assert rc == 2 and len(se.strip().splitlines()) == 1 and "was made for" in se, se
+    assert not (tmp_path / "r2" / "last.pt").exists()
 
 
 def test_teacher_of_other_classes_is_refused(cifar10_dir, teacher, tmp_path):

@@ -1,5 +1,8 @@
 import csv
+import json
 import os
+import subprocess
+from pathlib import Path
 
 import pytest
 import torch
@@ -65,14 +68,63 @@ def test_resume_reproduces_the_uninterrupted_run(cifar10_dir, tmp_path):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
-def test_resume_cli_continues_and_extends(cifar10_dir, tmp_path, capsys):
+def test_resume_cli_keeps_the_saved_config_and_ends_with_a_readable_summary(cifar10_dir, tmp_path, capsys):
     out = tmp_path / "run"
-    assert run_cli(["train", *FAST, "--data-dir", cifar10_dir, "--epochs", "1", "--subset", "128", "--out", out], capsys)[0] == 0
-    rc, so, se = run_cli(["train", "--resume", "--out", out, "--epochs", "2", "--quiet"], capsys)
+    rc, so, se = run_cli(["train", *FAST, "--data-dir", cifar10_dir, "--epochs", "2", "--subset", "128", "--out", out],
+                         capsys)
     assert rc == 0, se
-    assert len(_rows(out / "metrics.csv")) == 2
+    # per evaluated epoch a plain line with the test accuracy (not a terminal: no bars), then the summary in words
+    lines = so.strip().splitlines()
+    assert [l.split()[:2] for l in lines[:2]] == [["epoch", "1/2"], ["epoch", "2/2"]] and " acc " in lines[1]
+    rows = _rows(out / "metrics.csv")
+    best = max(rows, key=lambda r: float(r["test_acc"]))  # the first of equals: best.pt is kept on a tie
+    want = "top-1 %.2f %% at epoch 2/2" % float(rows[-1]["test_acc"])
+    if best["epoch"] != rows[-1]["epoch"]:
+        want += ", best %.2f %% at epoch %s" % (float(best["test_acc"]), best["epoch"])
+    assert lines[-1].startswith(want + " (PyTorch, 128 test images)"), (want, lines[-1])
+    assert '"top1": ' not in so  # no raw dict unless --json
     rc, so, se = run_cli(["train", "--resume", "--out", out, "--lr", "1.0"], capsys)
-    assert rc == 2 and "only --epochs" in se
+    assert rc == 2 and "only --device, --data-dir" in se
+    rc, so, se = run_cli(["train", "--resume", "--out", out, "--json"], capsys)
+    assert rc == 0 and json.loads(so.strip().splitlines()[-1])["epoch"] in (1, 2)
+
+
+def test_manifest_records_the_code_version(cifar10_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_cli(["train", *FAST, "--data-dir", cifar10_dir, "--epochs", "1", "--subset", "64", "--out", out], capsys)[0] == 0
+    code = mf.read(out / "manifest.json")["code"]
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        assert code["commit"] is None and code["dirty"] is None
+        return
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], stdout=subprocess.PIPE, text=True).stdout.strip()
+    dirty = bool(subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                stdout=subprocess.PIPE, text=True).stdout.strip())
+    assert code["commit"] == head and code["dirty"] is dirty or code["commit"] != head  # HEAD may move meanwhile
+    assert len(code["commit"]) == 40 and isinstance(code["dirty"], bool)
+
+
+def test_flags_are_generated_from_the_config_dataclass():
+    import argparse
+    import dataclasses
+
+    from edge_runtime.cli.train import add_arguments
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    dests = {a.dest for a in p._actions}
+    assert {f.name for f in dataclasses.fields(TrainConfig)} <= dests
+    flags = {s for a in p._actions for s in a.option_strings}
+    # the README's flag names
+    assert {"--teacher", "--model-arg", "--no-amp", "--no-channels-last", "--init-from", "--distill-targets",
+            "--distill-cache", "--time-budget", "--eval-every", "--resume", "--config", "--quiet"} <= flags
+    a = p.parse_args(["--teacher", "a.pt", "--teacher", "b.pt", "--classes", "cat, dog", "--no-amp", "--lr", "0.1",
+                      "--model-arg", "activation=relu", "--download", "--schedule", "cosine"])
+    assert a.teachers == ["a.pt", "b.pt"] and a.classes == ["cat", "dog"] and a.amp is False and a.lr == 0.1
+    assert a.model_kwargs == [{"activation": "relu"}] and a.download is True and a.schedule == "cosine"
+    assert p.parse_args([]).epochs is None  # unset flags leave the YAML's value alone
+    with pytest.raises(SystemExit):
+        p.parse_args(["--schedule", "linear"])
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "onecycle", "step", "none"])
@@ -85,9 +137,24 @@ def test_lr_schedules_are_bounded(schedule):
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "adadelta", "adamw"])
 def test_every_optimizer_trains(cifar10_dir, tmp_path, optimizer):
+    from train.models import create_model
+    from train.trainer import build_optimizer
+
     lr = {"sgd": 0.05, "adam": 1e-3, "adadelta": 1.0, "adamw": 1e-3}[optimizer]
-    s = fit(TrainConfig(model="lenet5", data_dir=str(cifar10_dir), optimizer=optimizer, lr=lr, epochs=1, subset=128,
-                        batch_size=64, device="cpu", out=str(tmp_path / optimizer)), progress=False)
+    cfg = TrainConfig(model="lenet5", data_dir=str(cifar10_dir), optimizer=optimizer, lr=lr, epochs=1, subset=128,
+                      batch_size=64, device="cpu", out=str(tmp_path / optimizer))
+    # the named optimizer is the one built, with the configured lr and no weight decay on biases/norms
+    expected = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adadelta": torch.optim.Adadelta,
+                "adamw": torch.optim.AdamW}[optimizer]
+    model = create_model("lenet5")
+    opt = build_optimizer(cfg, model)
+    assert type(opt) is expected and [g["lr"] for g in opt.param_groups] == [lr, lr]
+    assert opt.param_groups[1]["weight_decay"] == 0.0 and all(p.ndim <= 1 for p in opt.param_groups[1]["params"])
+    before = [p.detach().clone() for p in model.parameters()]
+    model(torch.randn(8, 3, 32, 32)).logsumexp(1).mean().backward()
+    opt.step()
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))  # one step moves every tensor
+    s = fit(cfg, progress=False)
     assert s["training"]["optimizer"] == optimizer
 
 
@@ -172,7 +239,7 @@ def test_resume_refuses_a_checkpoint_of_another_model_or_class_count(cifar10_dir
     ck_b["config"], ck_b["epoch"] = ck_a["config"], 1
     checkpoint.save(a / "last.pt", ck_b)
     before = (a / "last.pt").read_bytes()
-    _one_line_error(*run_cli(["train", "--resume", "--out", a, "--epochs", "3"], capsys)[::2], "does not fit", "10 classes")
+    _one_line_error(*run_cli(["train", "--resume", "--out", a], capsys)[::2], "does not fit", "10 classes")
     assert (a / "last.pt").read_bytes() == before
 
 

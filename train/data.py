@@ -26,36 +26,11 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from edge_runtime.cifar import LAYOUT as _LAYOUT
 from edge_runtime.cifar import default_data_dir, load_split
 from edge_runtime.errors import EdgeRuntimeError
 
-DATASETS = ("cifar10", "cifar100")
-
-_LAYOUT = {
-    "cifar10": {
-        "folder": "cifar-10-batches-py",
-        "train": ["data_batch_%d" % i for i in range(1, 6)],
-        "test": ["test_batch"],
-        "meta": "batches.meta",
-        "label_key": "labels",
-        "num_classes": 10,
-        "counts": (50000, 10000),
-        "url": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-        "md5": "c58f30108f718f92721af3b95e74349a",
-    },
-    "cifar100": {
-        "folder": "cifar-100-python",
-        "train": ["train"],
-        "test": ["test"],
-        "meta": "meta",
-        "label_key": "fine_labels",
-        "num_classes": 100,
-        "counts": (50000, 10000),
-        "url": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
-        "md5": "eb9058c3a382ffc7106e4002c42a8d85",
-    },
-}
-
+DATASETS = tuple(_LAYOUT)  # the one layout table (folders, files, counts, archive) is edge_runtime.cifar.LAYOUT
 
 @dataclass(frozen=True)
 class Split:
@@ -231,6 +206,7 @@ class TensorLoader:
         self.device = device
         self.channels_last = channels_last
         self.epoch = 0
+        self.start_batch = 0
         self.targets: Optional[torch.Tensor] = None
         x = torch.from_numpy(np.ascontiguousarray(split.images)).permute(0, 3, 1, 2).contiguous()
         pad = self.augment.crop_padding if train else 0
@@ -244,8 +220,10 @@ class TensorLoader:
         self.mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1) * 255.0
         self.std = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1) * 255.0
 
-    def set_epoch(self, epoch: int) -> None:
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Iterate epoch ``epoch`` from batch ``start_batch`` on (a resume mid-epoch: the same batches follow)."""
         self.epoch = int(epoch)
+        self.start_batch = int(start_batch)
 
     def set_targets(self, targets: torch.Tensor) -> None:
         """Per-image soft targets, (N, 2, K): [:, 0] for the image, [:, 1] for its mirror image.
@@ -284,7 +262,7 @@ class TensorLoader:
             offs = torch.randint(0, 2 * self.pad + 1, (2, m), generator=g).to(self.device) if self.pad else None
             flips = (torch.rand(m, generator=g) < 0.5).to(self.device) if self.augment.flip else None
             cut = torch.randint(0, 32, (2, m), generator=g).to(self.device) if self.augment.cutout else None
-        for b in range(len(self)):
+        for b in range(self.start_batch, len(self)):
             sl = slice(b * self.batch_size, (b + 1) * self.batch_size)
             bd = idx[sl]
             x = self.images[bd]

@@ -13,12 +13,24 @@ teachers' targets (``distill_targets``):
   the teachers (the targets are those of the whole, centred image), but the teachers' cost is two
   passes over the training set instead of one per step: what makes distillation affordable on a
   CPU, where a teacher 9x the student's size would otherwise make every epoch ~4x slower.
+
+Cached targets are kept on disk (:func:`cached_logits`) and reused by every later run with the same
+key: the teachers' sha256, the dataset, the split, the exact images (their sha256) and normalization,
+and the view (``image+mirror`` for training, ``image`` for the teachers' test accuracy). A second run
+does no teacher pass at all. Default folder: ``$EDGE_RUNTIME_CACHE/teacher-targets``, else
+``~/.cache/edge-runtime/teacher-targets`` (``distill_cache`` / ``--distill-cache DIR`` sets another).
+Files are named by the key's hash and record the key itself: a file whose key differs from the run's
+(copied or renamed by hand, or damaged) is refused in one line, never overwritten.
 """
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -26,7 +38,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from edge_runtime.errors import EdgeRuntimeError
-from edge_runtime.fsio import sha256_file
+from edge_runtime.fsio import sha256_file, write_bytes_atomic
 
 from . import checkpoint
 from .models import create_model
@@ -102,6 +114,82 @@ class Teachers(nn.Module):
         if bar is not None:
             bar.close()
         return torch.cat(outs)
+
+
+CACHE_FORMAT = "edge-runtime.teacher-targets/1"
+VIEWS = {"image": 1, "image+mirror": 2}
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("EDGE_RUNTIME_CACHE")
+    return (Path(env) if env else Path.home() / ".cache" / "edge-runtime") / "teacher-targets"
+
+
+def target_key(teacher_info: Sequence[Dict[str, Any]], dataset: str, split: str, images: np.ndarray,
+               mean: Sequence[float], std: Sequence[float], view: str) -> Dict[str, Any]:
+    """What cached teacher logits depend on; two runs share an entry only when every field is equal."""
+    if view not in VIEWS:
+        raise ValueError("view must be one of %s, got %r" % (", ".join(VIEWS), view))
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(images).tobytes())
+    return {"teachers": [t["sha256"] for t in teacher_info], "dataset": dataset, "split": split,
+            "images": {"n": int(len(images)), "sha256": h.hexdigest()},
+            "normalize": {"mean": [round(float(m), 8) for m in mean], "std": [round(float(v), 8) for v in std]},
+            "view": view}
+
+
+def cache_path(location: Optional[str], key: Dict[str, Any]) -> Path:
+    """The entry's file in the folder ``location`` (default :func:`default_cache_dir`), named by the key's hash."""
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    folder = Path(location).expanduser() if location else default_cache_dir()
+    if folder.suffix == ".pt" or folder.is_file():
+        raise EdgeRuntimeError("--distill-cache %s: expected a folder (entries are named by their key), got a file name; "
+                               "pass its folder" % location)
+    return folder / ("%s-%s-%s-%s.pt" % (key["dataset"], key["split"], key["view"].replace("+", "-"), digest))
+
+
+def _describe(v: Any) -> str:
+    text = json.dumps(v, sort_keys=True)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def cached_logits(key: Dict[str, Any], location: Optional[str], compute: Callable[[], torch.Tensor],
+                  meta: Optional[Dict[str, Any]] = None) -> Tuple[torch.Tensor, Path, bool]:
+    """(logits, file, reused): the entry for ``key`` read from disk, or computed once and written atomically.
+
+    Logits are ``(N, K)`` for the ``image`` view and ``(N, 2, K)`` for ``image+mirror``. A file
+    that is not a cache entry, or whose key differs from ``key``, is a one-line error (nothing is
+    overwritten).
+    """
+    path = cache_path(location, key)
+    if path.is_file():
+        try:
+            entry = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception as exc:  # unpickling raises arbitrary types on garbage
+            raise EdgeRuntimeError("teacher-target cache %s is unreadable (%s: %s); delete it and it is rebuilt" % (
+                path, type(exc).__name__, str(exc).splitlines()[0][:120] if str(exc) else "")) from None
+        if not isinstance(entry, dict) or entry.get("format") != CACHE_FORMAT or not isinstance(entry.get("logits"),
+                                                                                               torch.Tensor):
+            raise EdgeRuntimeError("%s is not a teacher-target cache (expected format %s); pass another --distill-cache"
+                                   % (path, CACHE_FORMAT))
+        have = entry.get("key", {})
+        diff = [k for k in sorted(set(key) | set(have)) if have.get(k) != key.get(k)]
+        if diff:
+            raise EdgeRuntimeError("teacher-target cache %s was made for %s, this run needs %s; delete the file or pass "
+                                   "another --distill-cache (nothing was overwritten)" % (
+                                       path, ", ".join("%s=%s" % (k, _describe(have.get(k))) for k in diff),
+                                       ", ".join("%s=%s" % (k, _describe(key.get(k))) for k in diff)))
+        logits = entry["logits"]
+        want = (key["images"]["n"],) + ((2,) if VIEWS[key["view"]] == 2 else ())
+        if tuple(logits.shape[:len(want)]) != want or logits.dim() != len(want) + 1:
+            raise EdgeRuntimeError("teacher-target cache %s holds logits %s, expected %s x classes; delete it and it is "
+                                   "rebuilt" % (path, tuple(logits.shape), want))
+        return logits, path, True
+    logits = compute().detach().float().cpu().contiguous()
+    buf = io.BytesIO()
+    torch.save({"format": CACHE_FORMAT, "key": key, "logits": logits, "meta": dict(meta or {})}, buf)
+    write_bytes_atomic(path, buf.getvalue())
+    return logits, path, False
 
 
 def _short(names: Sequence[str]) -> str:

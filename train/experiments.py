@@ -42,6 +42,7 @@ import json
 import math
 import re
 import shlex
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -331,6 +332,59 @@ def _execute(run: PlannedRun, cfg: TrainConfig, progress: bool, emit: EventHandl
     return row
 
 
+class _Eta:
+    """Time left in the grid: the seconds per epoch measured on the runs trained so far (in this invocation)
+    times the epochs still to train, each run weighted by its model's MACs per image and its images."""
+
+    def __init__(self, configs: Sequence[TrainConfig]) -> None:
+        self.configs = list(configs)
+        self.weights = [self._weight(c) for c in self.configs]
+        self.spent = 0.0     # seconds of training measured
+        self.work = 0.0      # weighted epochs those seconds bought
+        self.t0 = 0.0
+        self.done_epochs: Dict[int, int] = {}
+
+    @staticmethod
+    def _weight(cfg: TrainConfig) -> float:
+        try:
+            from .models import create_model
+            from .models.profile import count_macs
+
+            macs = float(count_macs(create_model(cfg.model, **cfg.model_kwargs)))
+        except Exception:  # an invalid row is reported by the run itself; here only a rough weight
+            macs = 1.0
+        return macs * float(cfg.subset or 50000)
+
+    def _epochs_done(self, index: int) -> int:
+        from . import checkpoint
+
+        last = Path(self.configs[index - 1].out) / "last.pt"
+        try:
+            return int(checkpoint.load(last).get("epoch", 0)) if last.is_file() else 0
+        except EdgeRuntimeError:
+            return 0
+
+    def start(self, index: int) -> None:
+        self.t0 = time.perf_counter()
+        self.done_epochs[index] = self._epochs_done(index)
+
+    def left(self, index: int, kind: str) -> Optional[float]:
+        """Seconds left after this event, or None while nothing was measured yet."""
+        i = index - 1
+        if kind in ("done", "skip"):
+            if kind == "done":
+                self.spent += time.perf_counter() - self.t0
+                self.work += self.weights[i] * (self.configs[i].epochs - self.done_epochs.get(index, 0))
+            todo = range(index, len(self.configs))
+        else:
+            todo = range(i, len(self.configs))
+        if self.work <= 0:
+            return None
+        rest = sum(self.weights[j] * (self.configs[j].epochs - (self.done_epochs.get(j + 1) or 0)) for j in todo
+                   if not (Path(self.configs[j].out) / "done.json").is_file())
+        return self.spent / self.work * rest
+
+
 def _default_command(grid_path: Path, out_dir: Path, overrides: Mapping[str, Any]) -> str:
     parts = ["edge-runtime", "experiment", str(grid_path), "--out", str(out_dir)]
     for key, value in overrides.items():
@@ -352,11 +406,17 @@ def run_grid(grid_path: PathLike, out_dir: PathLike, epochs: Optional[int] = Non
     out = Path(out_dir)
     overrides = {"epochs": epochs, "subset": subset, "data_dir": data_dir, "device": device}
     cmd = command or _default_command(grid.path, out, overrides)
-    emit: EventHandler = on_event or (lambda kind, info: None)
+    user_emit: EventHandler = on_event or (lambda kind, info: None)
     results: List[Dict[str, Any]] = []
+    eta = _Eta([dataclasses.replace(r.config, out=str(out / r.slug)) for r in grid.runs])
+
+    def emit(kind: str, info: Dict[str, Any]) -> None:
+        user_emit(kind, dict(info, total=len(grid.runs), eta_s=eta.left(info["index"], kind)))
+
     try:
         for run in grid.runs:
             cfg = dataclasses.replace(run.config, out=str(out / run.slug))
+            eta.start(run.index)
             results.append(_execute(run, cfg, progress, emit))
     finally:
         reached = len(results)

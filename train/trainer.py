@@ -648,7 +648,7 @@ def _save_epoch(r: _Run, st: _State, row: Dict[str, Any]) -> None:
     checkpoint.save(r.out / "last.pt", payload)
     _write_metrics(st.rows, r.out / "metrics.csv")
     plot_curves(st.rows, r.out / "curves.png", "%s on %s: %s" % (cfg.model, cfg.dataset, summary_line(st.rows, cfg.epochs)),
-                epochs=cfg.epochs, schedule=_schedule_curve(cfg))
+                epochs=cfg.epochs, schedule=_schedule_curve(cfg), steps_per_epoch=len(r.train_loader))
 
 
 def fit(cfg: TrainConfig, resume: bool = False, progress: bool = True,

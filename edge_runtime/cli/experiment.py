@@ -55,18 +55,27 @@ def _command(args: argparse.Namespace, out: str) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
+def _duration(seconds: float) -> str:
+    m = int(round(seconds / 60.0))
+    return "%d s" % seconds if seconds < 60 else ("%d min" % m if m < 60 else "%d h %02d min" % (m // 60, m % 60))
+
+
 def _on_event(kind: str, info: Dict[str, Any]) -> None:
+    pos = "[%d/%d]" % (info["index"], info["total"]) if info.get("total") else "[%d]" % info["index"]
+    eta = info.get("eta_s")
+    left = "" if eta is None else "; about %s left in the grid" % _duration(eta)
     if kind == "train":
-        print("[%d] %s: training %d epochs -> %s" % (info["index"], info["label"], info["epochs"], info["out"]), flush=True)
+        print("%s %s: training %d epochs -> %s%s" % (pos, info["label"], info["epochs"], info["out"], left), flush=True)
     elif kind == "resume":
-        print("[%d] %s: resuming after epoch %d of %d -> %s" % (info["index"], info["label"], info["from_epoch"],
-                                                                info["epochs"], info["out"]), flush=True)
+        print("%s %s: resuming after epoch %d of %d -> %s%s" % (pos, info["label"], info["from_epoch"], info["epochs"],
+                                                               info["out"], left), flush=True)
     elif kind == "skip":
-        print("[%d] %s: finished earlier, skipped (%s)" % (info["index"], info["label"], info["out"]), flush=True)
+        print("%s %s: finished earlier, skipped (%s)" % (pos, info["label"], info["out"]), flush=True)
     elif kind == "done":
         top1 = info.get("top1")
-        print("[%d] %s: done, top-1 %s%%" % (info["index"], info["label"], "-" if top1 is None else "%.2f" % top1),
-              flush=True)
+        secs = info.get("seconds")
+        print("%s %s: done, top-1 %s%s%s" % (pos, info["label"], "-" if top1 is None else "%.2f %%" % top1,
+                                            "" if secs is None else " in %s" % _duration(float(secs)), left), flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
