@@ -133,7 +133,7 @@ class Predictor:
         from .runtime import load_model
 
         cfg = load_config(config) if config is not None else None
-        runner, man = load_model(model, backend, threads=threads)
+        runner, man = load_model(Path(model), backend, threads=threads)
         policy = None
         if cfg is not None:
             ds = man["dataset"]

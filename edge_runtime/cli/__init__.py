@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 from typing import TYPE_CHECKING, List, Optional, Sequence
 
@@ -156,8 +157,11 @@ def require_train_extras() -> None:
         except ImportError:
             missing.append(mod)
     if missing:
-        raise EdgeRuntimeError("this command needs %s, which is not installed; on a workstation run: "
-                               "pip install 'edge-runtime[train]'" % " and ".join(missing))
+        raise EdgeRuntimeError("this command needs %s, which is not installed; on a workstation run, in a checkout "
+                               "of edge-runtime: pip install -e '.[train]'" % " and ".join(missing))
+    if importlib.util.find_spec("train") is None:  # a wheel install has no workstation package (setup.py)
+        raise EdgeRuntimeError("this command needs the workstation package train/, which the edge-runtime wheel does "
+                               "not install; in a checkout of edge-runtime run: pip install -e '.[train,onnx]'")
 
 
 if __name__ == "__main__":  # pragma: no cover
