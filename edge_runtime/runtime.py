@@ -119,7 +119,9 @@ def engine_for_onnx(*args: Any, **kwargs: Any) -> Tuple[Path, Dict[str, Any]]:
 
 # ------------------------------------------------------------------------------------------------ runtime
 class Runtime:
-    """One run of the loop. Build it with :meth:`from_config`, enter it, iterate :meth:`decisions`.
+    """One run of the loop. Build it with :meth:`from_config`, enter it, iterate :meth:`decisions`. :meth:`stop` ends
+    it with a final STOP within about 20 ms even while the backend hangs: the hung call is abandoned on the runner's
+    daemon thread, the runner is left active under it and :attr:`backend_hung` says so ("Stop" in the module docstring).
 
     ``runner``/``manifest``: the model (the manifest gives class names and preprocessing). ``source``: a
     URI or a :class:`Source` (default: ``config.source``, or the cameras of ``config.sources``), or a list of them
