@@ -4,6 +4,8 @@ ARTIFACT is a .pt checkpoint (PyTorch), an .onnx file (ONNX Runtime) or an .engi
 images go through the preprocessing in the artifact's manifest. An ONNX file without a manifest
 needs --mean, --std and --labels. With --out DIR: <artifact>.eval.json and <artifact>.confusion.png.
 Latency: batch 1, 30 warm-up calls, then --latency-iters timed calls (p50/p90/p99).
+The output folder is checked before any work; the accuracy pass shows progress on stderr. Paths are
+relative to the working directory (engines/bundled/... names the bundled models from anywhere).
 
 Examples:
   edge-runtime eval engines/bundled/mobilenetv2_cifar_x0_5.onnx --dataset cifar10 --out runs/eval
@@ -35,7 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..evaluate import evaluate
 
-    res = evaluate(args.artifact, args.dataset, args.limit, args.data_dir, args.out, args.mean, args.std, args.labels,
+    from .. import resources
+
+    res = evaluate(resources.resolve(args.artifact), args.dataset, args.limit, args.data_dir, args.out, args.mean, args.std, args.labels,
                    latency_iters=args.latency_iters, threads=args.threads, command=command_line(args))
     print("%s (%s, %s, %s): top-1 %s on %d %s test images; first 1000: %s" % (
         args.artifact, res["model"], res["precision"], res["backend"], pct(res["top1"]), res["n"], res["dataset"],
