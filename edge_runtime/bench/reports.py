@@ -162,7 +162,7 @@ def plot_png(rep: Dict[str, Any]) -> bytes:
     if plot_kind(rep) == "compare":
         acc = [r for r in ok if r.get("accuracy") is not None]
         two = len({r.get("artifact") for r in acc}) >= 2  # one artifact timed several ways: nothing to compare
-        fig, axes = plt.subplots(1, 2 if two else 1, figsize=(15 if two else 8, 1.6 + 0.55 * len(ok)),
+        fig, axes = plt.subplots(1, 2 if two else 1, figsize=(15 if two else 8, max(3.6, 1.6 + 0.55 * len(ok))),
                                  squeeze=False)
         ax = axes[0][0]
         names = [_label(r["format"]) for r in ok][::-1]
@@ -185,7 +185,8 @@ def plot_png(rep: Dict[str, Any]) -> bytes:
             ax2 = axes[0][1]
             for i, r in enumerate(acc):
                 ax2.scatter(r["ms_per_image"], r["accuracy"], s=60, marker="osD^v<>ph"[i % 9],
-                            label="%s (%s)" % (r["format"][:50], r.get("accuracy_by") or "?"))
+                            label="%s (%s)" % (r["format"][:50], r.get("accuracy_by") or str(
+                                r.get("accuracy_source") or "?").split(":")[0]))
             ax2.set_xlabel("ms per image (mean)")
             ax2.set_ylabel("top-1 accuracy (%)")
             ax2.set_xlim(left=0)
@@ -211,9 +212,23 @@ def plot_png(rep: Dict[str, Any]) -> bytes:
                 ax2.plot(v, np.arange(1, len(v) + 1) / len(v), color="#4c72b0")
                 ax2.set_ylabel("fraction <= x")
                 ax.set_ylabel("frames" if rep["mode"] == "e2e" else "calls")
-            else:
-                ax.text(0.5, 0.5, "per-call samples not in this report", ha="center", va="center",
-                        transform=ax.transAxes)
+            else:  # a report written before the samples were kept: its percentiles, as a ladder
+                st = (rep.get("details") or {}).get("decision_latency_ms") or r
+                plt.close(fig)
+                fig, ax = plt.subplots(figsize=(6.5, 4))
+                keys = [k for k in ("min_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms") if st.get(k) is not None]
+                ax.bar([k[:-3] for k in keys], [st[k] for k in keys], color="#4c72b0")
+                for i, k in enumerate(keys):
+                    ax.annotate("%.3f" % st[k], (i, st[k]), ha="center", va="bottom", fontsize=8)
+                ax.set_ylabel("ms")
+                ax.set_title(_label(r["format"], 60) + "\n(percentiles: this report kept no per-call samples)",
+                             fontsize=9)
+                fig.suptitle(title, fontsize=9)
+                fig.tight_layout()
+                buf = io.BytesIO()
+                fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+                plt.close(fig)
+                return buf.getvalue()
             for key, ls in (("p50_ms", "-"), ("p90_ms", "--"), ("p99_ms", ":")):
                 if r.get(key) is not None:
                     x = r[key] * (b if key == "p99_ms" else 1)  # the row's p99 is per image, samples per call
@@ -244,3 +259,22 @@ def write_outputs(rep: Dict[str, Any], out_dir: PathLike, stem: Optional[str] = 
     write_text_atomic(files[2], to_markdown(rep))
     write_bytes_atomic(files[3], plot_png(rep))
     return [str(f) for f in files]
+
+
+def replot(paths: Sequence[PathLike]) -> List[str]:
+    """Redraw the PNG beside each bench-<mode>.json from the JSON alone (no re-measurement):
+    ``python -m edge_runtime.bench.reports benchmarks/bench-results/*/bench-*.json``."""
+    out = []
+    for p in paths:
+        path = Path(p)
+        png = path.with_suffix(".png")
+        write_bytes_atomic(png, plot_png(json.loads(path.read_text())))
+        out.append(str(png))
+    return out
+
+
+if __name__ == "__main__":  # pragma: no cover - a maintenance command
+    import sys
+
+    for f in replot(sys.argv[1:]):
+        print("wrote %s" % f)
