@@ -77,6 +77,7 @@ from . import backends
 from .backends import Runner
 from .config import RuntimeConfig, apply_overrides, load_config
 from .errors import EdgeRuntimeError
+from .fsio import PathLike
 from .calibration import probabilities, temperature_of
 from .metrics import STAGES, Metrics, RingBuffer, RingTable  # noqa: F401 - re-exported for old imports
 from .policy import Decision, Policy, Reason, softmax
@@ -98,7 +99,7 @@ FrameObserver = Callable[[Frame, Decision], None]
 
 
 # ------------------------------------------------------------------------------------------------- models
-def load_model(path: Union[str, Path], backend: str = "auto", manifest: Optional[Union[str, Path]] = None,
+def load_model(path: PathLike, backend: str = "auto", manifest: Optional[PathLike] = None,
                mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
                labels: Optional[Sequence[str]] = None, threads: Optional[int] = 1,
                engines_dir: Union[str, Path] = "engines", precision: Optional[str] = None) -> Tuple[Runner, Dict[str, Any]]:

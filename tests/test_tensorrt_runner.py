@@ -216,3 +216,24 @@ def test_mypy_checks_the_running_code_against_the_stubs(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(stubs / "mypy.ini"), str(bad)],
                        capture_output=True, text=True, cwd=str(ROOT), env=env)
     assert r.returncode == 1 and "execute_async_v2" in r.stdout, r.stdout
+
+
+def test_runner_on_pycuda(tmp_path: Path, lenet_onnx: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """JetPack 5's python3-pycuda instead of cuda-python: same bytes, page-locked host memory, all freed; the split
+    timing (CUDA events/graphs) is refused in one line naming cuda-python."""
+    from .trt_double import FakePycudaDriver
+
+    rt = FakeCudart(11)
+    drv = FakePycudaDriver(rt)
+    trt = fake_tensorrt("8.5.2", cuda=rt, dynamic=True)
+    monkeypatch.setattr(T, "import_tensorrt", lambda: trt)
+    monkeypatch.setattr(C, "_factory", lambda: C.Cuda(drv=drv, major=11))
+    path = _engine(tmp_path, lenet_onnx, "8.5.2")
+    x = np.random.default_rng(2).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    with backends.load(path) as runner:
+        assert runner.cu.kind == "pycuda"
+        np.testing.assert_allclose(runner.infer(x), reference_logits(x), rtol=1e-5, atol=1e-4)
+        with pytest.raises(EdgeRuntimeError, match="CUDA event timing needs cuda-python"):
+            runner.time_split(x, 2, False)
+    assert rt.moved[:2] == [("h2d", x.nbytes, True), ("d2h", 2 * 10 * 4, True)]
+    assert rt.live()["device"] == 0 and rt.live()["pinned"] == 0

@@ -429,3 +429,71 @@ def fake_tensorrt(version: str, parse_ok: bool = True, dynamic: bool = False, cu
 
 
 VERSIONS = ("8.5.2", "8.6.2", "10.3.0", "11.4.1")
+
+
+class FakePycudaDriver:
+    """pycuda.driver's calls edge-runtime makes, on a :class:`FakeCudart`'s memory (so the TensorRT double reads the
+    same bytes): mem_alloc, memcpy_*[_async], pagelocked_empty, Stream, Device."""
+
+    def __init__(self, cudart: FakeCudart) -> None:
+        self.rt = cudart
+        fake = self
+
+        class DeviceAllocation:
+            def __init__(self, n: int) -> None:
+                self.ptr = cudart.cudaMalloc(n)[1]
+
+            def __int__(self) -> int:
+                return int(self.ptr)
+
+            def free(self) -> None:
+                assert cudart.cudaFree(self.ptr) == (0,)
+
+        class HostAllocation:
+            def __init__(self, shape: Tuple[int, ...], dtype: Any) -> None:
+                n = int(np.prod(shape)) * np.dtype(dtype).itemsize
+                self.ptr = cudart.cudaMallocHost(max(1, n))[1]
+                self.__array_interface__ = {"shape": tuple(shape), "typestr": np.dtype(dtype).str,
+                                            "data": (self.ptr, False), "version": 3}
+
+            def free(self) -> None:
+                assert cudart.cudaFreeHost(self.ptr) == (0,)
+
+        class Stream:
+            def __init__(self) -> None:
+                self.handle = cudart.cudaStreamCreate()[1]
+
+            def synchronize(self) -> None:
+                pass
+
+        class Device:
+            def __init__(self, i: int) -> None:
+                pass
+
+            def name(self) -> str:
+                return cudart.gpu
+
+            def compute_capability(self) -> Tuple[int, int]:
+                return cudart.cc
+
+        self.DeviceAllocation, self.Stream, self.Device = DeviceAllocation, Stream, Device
+        self._host = HostAllocation
+        del fake
+
+    def mem_alloc(self, n: int) -> Any:
+        return self.DeviceAllocation(n)
+
+    def pagelocked_empty(self, shape: Tuple[int, ...], dtype: Any) -> np.ndarray:
+        return np.asarray(self._host(shape, dtype))
+
+    def memcpy_htod_async(self, buf: Any, host: np.ndarray, stream: Any) -> None:
+        self.rt._copy(int(buf), host.ctypes.data, host.nbytes, FakeCudart.cudaMemcpyKind.cudaMemcpyHostToDevice)
+
+    def memcpy_dtoh_async(self, host: np.ndarray, buf: Any, stream: Any) -> None:
+        self.rt._copy(host.ctypes.data, int(buf), host.nbytes, FakeCudart.cudaMemcpyKind.cudaMemcpyDeviceToHost)
+
+    memcpy_htod = lambda self, buf, host: self.memcpy_htod_async(buf, host, None)  # noqa: E731
+    memcpy_dtoh = lambda self, host, buf: self.memcpy_dtoh_async(host, buf, None)  # noqa: E731
+
+    def get_version(self) -> Tuple[int, int, int]:
+        return (self.rt.major, 4, 0)

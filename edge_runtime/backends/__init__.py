@@ -18,6 +18,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from .. import manifest as mf
 from ..errors import EdgeRuntimeError
+from ..fsio import PathLike
 from .base import Runner, check_agreement
 
 __all__ = ["Runner", "Backend", "BACKENDS", "load", "backend_for", "check_agreement", "runner_for"]
@@ -45,7 +46,7 @@ def _known_suffixes() -> str:
     return ", ".join("%s (%s)" % ("/".join(b.suffixes), b.key) for b in BACKENDS.values())
 
 
-def backend_for(path: Union[str, Path]) -> Backend:
+def backend_for(path: PathLike) -> Backend:
     """The backend that runs ``path`` natively (by suffix); unknown -> one line listing the known."""
     suffix = Path(path).suffix
     for b in BACKENDS.values():
@@ -81,9 +82,9 @@ def _onnx_manifest(p: Path, mean: Optional[Sequence[float]], std: Optional[Seque
                            list(labels) if labels else None)
 
 
-def load(path: Union[str, Path], backend: str = "auto", manifest: Union[str, Path, Mapping[str, Any], None] = None,
+def load(path: PathLike, backend: str = "auto", manifest: Union[PathLike, Mapping[str, Any], None] = None,
          mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
-         labels: Optional[Sequence[str]] = None, threads: Optional[int] = None, engines_dir: Union[str, Path] = "engines",
+         labels: Optional[Sequence[str]] = None, threads: Optional[int] = None, engines_dir: PathLike = "engines",
          precision: Optional[str] = None, dataset: str = "cifar10", require_manifest: bool = True,
          command: str = "") -> Runner:
     """The Runner for an artifact (not yet active), with its ``manifest``.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -214,7 +214,7 @@ class TensorRTRunner(Runner):
 
 
 # ------------------------------------------------------------------------------------------------ engine cache
-def engine_for_onnx(onnx_path: Union[str, Path], manifest: Dict[str, Any], engines_dir: Union[str, Path] = "engines",
+def engine_for_onnx(onnx_path: PathLike, manifest: Dict[str, Any], engines_dir: PathLike = "engines",
                     precision: Optional[str] = None, command: str = "") -> Tuple[Path, Dict[str, Any]]:
     """The TensorRT engine for an ONNX model: the cached one in ``engines_dir`` while its manifest still matches
     the ONNX's sha256, this TensorRT version and this GPU; otherwise built now (as jetson-inference does on the
