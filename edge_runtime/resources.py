@@ -35,12 +35,12 @@ _PACKAGE = "edge_runtime._data"
 
 def _package_dir() -> Optional[Path]:
     """``edge_runtime/_data`` as a directory on disk, or None (a zipped install is not supported)."""
-    try:
-        from importlib.resources import files  # novermin - Python >= 3.9; 3.8 takes the except branch
-    except ImportError:  # Python 3.8: the package's own folder (a wheel installs unzipped)
-        from importlib import import_module
+    import importlib
+    import importlib.resources
 
-        mod = import_module(_PACKAGE)
+    files = getattr(importlib.resources, "files", None)  # Python >= 3.9
+    if files is None:  # Python 3.8: the package's own folder (a wheel installs unzipped)
+        mod = importlib.import_module(_PACKAGE)
         return Path(str(mod.__file__)).parent if getattr(mod, "__file__", None) else None
     root = files(_PACKAGE)
     return root if isinstance(root, Path) else None

@@ -248,7 +248,7 @@ class Runtime:
         if isinstance(source, (list, tuple)) and len(source) == 1:
             source = source[0]
         if source is not None and not isinstance(source, (Source, list, tuple)) and not cfg.sources:
-            source = str(resources.bundled_for(source) or source)  # deploy/demo/... from any directory
+            source = str(resources.bundled_for(str(source)) or source)  # deploy/demo/... from any directory
             explicit = [k.split(".", 1)[1] for k in (overrides or {}) if k.startswith("source.")]
             cfg = dataclasses.replace(cfg, source=source_options(cfg.source, source, explicit))
         if isinstance(model, Runner):
