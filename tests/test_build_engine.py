@@ -178,7 +178,8 @@ def test_int8_layout_checked_before_tensorrt(tmp_path: Path, monkeypatch: pytest
     assert B.onnx_int8_layout(FP32, mf.for_artifact(FP32)) is None
     monkeypatch.setattr(T, "import_tensorrt", _no_tensorrt)
     want = (r"int8-cpu.onnx is the ONNX Runtime CPU INT8 layout \(uint8 activations, int32 bias\); TensorRT needs signed "
-            r"symmetric Q/DQ: make it with: edge-runtime quantize \S+\.onnx --target tensorrt")
+            r"symmetric Q/DQ: build-engine \S+\.int8-tensorrt\.onnx \(it exists beside it\), or make one with: "
+            r"edge-runtime quantize \S+/mobilenetv2_cifar_x0_5\.onnx --target tensorrt")
     with pytest.raises(EdgeRuntimeError, match=want):
         B.build_engine(CPU_INT8, "int8", out_dir=tmp_path)
     with pytest.raises(EdgeRuntimeError, match="not a Q/DQ INT8 ONNX.*--target tensorrt, or pass --calibrator entropy"):

@@ -112,11 +112,15 @@ def check_source(src: Path, man: Dict[str, Any], precision: str, calibrator: Opt
     if precision != "int8":
         return
     layout = onnx_int8_layout(src, man)
-    fp32 = (man.get("source") or {}).get("path") or "MODEL.onnx"
+    recorded = (man.get("source") or {}).get("path")
+    sibling = src.with_name(src.name.split(".int8-")[0] + ".onnx") if ".int8-" in src.name else None
+    fp32 = next((str(c) for c in (recorded, sibling) if c and Path(c).is_file()), recorded or "MODEL.onnx")
     if layout == "cpu":
+        trt_file = src.with_name(src.name.replace(".int8-cpu.onnx", ".int8-tensorrt.onnx"))
+        have = "build-engine %s (it exists beside it), or make one with: " % trt_file if \
+            trt_file != src and trt_file.is_file() else "make it with: "
         raise EdgeRuntimeError("%s is the ONNX Runtime CPU INT8 layout (uint8 activations, int32 bias); TensorRT needs "
-                               "signed symmetric Q/DQ: make it with: edge-runtime quantize %s --target tensorrt, then "
-                               "build-engine that .int8-tensorrt.onnx" % (src, fp32))
+                               "signed symmetric Q/DQ: %sedge-runtime quantize %s --target tensorrt" % (src, have, fp32))
     if calibrator is None and layout is None:
         raise EdgeRuntimeError("--precision int8: %s is %s, not a Q/DQ INT8 ONNX; make one with: edge-runtime quantize "
                                "%s --target tensorrt, or pass --calibrator entropy (TensorRT <= 10)" % (
