@@ -81,9 +81,9 @@ class SourceConfig:
     reconnect_initial_ms: float = _opt(250.0, lo=0, lo_open=True)
     reconnect_max_ms: float = _opt(5000.0, lo=0, lo_open=True)
     #: FFmpeg decoder threads for video files; 0 = FFmpeg's default, one per core. 1 (the default) keeps
-    #: decoding off the core inference runs on: with FFmpeg's default, the bundled INT8 model's inference slowed
-    #: from 0.54 to 0.75 ms per frame on a 2-core CPU, with 1 thread to 0.60. (Streams keep FFmpeg's default:
-    #: a high-resolution camera stream may need more than one decoder thread to keep up.)
+    #: decoding off the core inference runs on (FFmpeg's default puts a decoder thread there and slows each
+    #: inference on a 2-core CPU; no committed timing). (Streams keep FFmpeg's default: a high-resolution camera
+    #: stream may need more than one decoder thread to keep up.)
     decode_threads: int = _opt(1, lo=0)
 
     def __post_init__(self) -> None:
