@@ -18,7 +18,8 @@ where its outputs go when it starts.
 
 Defaults: --config deploy/configs/vehicle.yaml, and the bundled MobileNetV2 x0.5 in the build for the
 backend: ONNX Runtime (CPU, the default) runs engines/bundled/mobilenetv2_cifar_x0_5.int8-cpu.onnx
-(INT8, 88.30 % CIFAR-10 test top-1; 88.55 % in FP32, but about 1.5x slower at batch 1 on a CPU),
+(INT8, 88.30 % CIFAR-10 test top-1; 88.55 % in FP32, slower on a CPU; both accuracies measured with ONNX
+Runtime and recorded in the INT8 file's manifest, the speeds in benchmarks/runtime.md),
 --backend tensorrt builds an FP16 engine from engines/bundled/mobilenetv2_cifar_x0_5.onnx (FP32),
 --backend torch loads engines/checkpoints/mobilenetv2_cifar_x0_5.pt. The backend follows the artifact
 (.onnx ONNX Runtime, .engine TensorRT, .pt PyTorch) unless --backend says otherwise; an .onnx with
@@ -62,8 +63,8 @@ from . import signals
 from ..overlay import FrameOutputs  # noqa: F401 - the overlay lives in the library; kept importable from here
 
 #: the default artifact per backend, as (resources kind, file name) (measured in benchmarks/runtime.md and
-#: benchmarks/quantization.md): on a CPU the INT8 build made for it (0.25 points below FP32, capture->decision p99
-#: 2.7 ms against 3.1 ms for FP32 on the 2-core test machine); TensorRT builds its own FP16 engine from the FP32
+#: benchmarks/quantization.md): on a CPU the INT8 build made for it (0.25 points below FP32 on ONNX Runtime,
+#: capture->decision p99 2.67 ms against 3.11 ms for FP32 on the 2-core test machine, runtime-results/latency*.json); TensorRT builds its own FP16 engine from the FP32
 #: ONNX; PyTorch needs the checkpoint (a checkout only). Bundled files resolve through edge_runtime.resources, so
 #: the defaults are the same from any working directory and from an installed wheel.
 DEFAULT_MODELS = {"onnxruntime": ("bundled", "mobilenetv2_cifar_x0_5.int8-cpu.onnx"),
