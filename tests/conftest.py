@@ -16,24 +16,7 @@ try:  # the training side is optional for the robot-only tests
 except ImportError:  # pragma: no cover
     torch = None  # type: ignore[assignment]
 
-CLASSES10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-
-
-def make_checkpoint(path: Path, name: str = "lenet5", dataset: str = "cifar10", num_classes: int = 10, seed: int = 0) -> Path:
-    import torch
-
-    from edge_runtime import manifest as mf
-    from train import checkpoint
-    from train.models import create_model
-
-    torch.manual_seed(seed)
-    model = create_model(name, num_classes=num_classes)
-    classes = CLASSES10 if num_classes == 10 else ["c%02d" % i for i in range(num_classes)]
-    man = mf.new("checkpoint", model={"name": name, "kwargs": {}}, dataset=mf.make_dataset(dataset, classes),
-                 preprocess=mf.make_preprocess((0.49, 0.48, 0.45), (0.25, 0.24, 0.26)),
-                 accuracy={"top1": 10.0, "top1_first1000": None, "split": "test", "n": 100, "command": "test fixture"})
-    checkpoint.save(path, {"model": model.state_dict(), "manifest": man, "config": {"model": name}})
-    return path
+from .helpers import CLASSES10, make_checkpoint, run_cli  # noqa: F401 - re-exported for the test modules
 
 
 @pytest.fixture(scope="session")
@@ -85,13 +68,41 @@ def cifar100_dir(tmp_path_factory) -> Path:
     return root
 
 
-def run_cli(args, capsys):
-    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
-    from edge_runtime.cli import main
+def _no_camera() -> str:
+    """Why camera tests cannot run here ('' when a V4L2 device exists)."""
+    import glob
+
+    return "" if glob.glob("/dev/video*") else "no camera: no /dev/video* device on this machine"
+
+
+def _no_tensorrt() -> str:
+    """Why TensorRT tests cannot run here ('' when ``import tensorrt`` gives the real module)."""
+    from edge_runtime.engine.trt import HOW_TO_GET, import_tensorrt
+    from edge_runtime.errors import EdgeRuntimeError
 
     try:
-        rc = main([str(a) for a in args])
-    except SystemExit as exc:  # argparse usage errors
-        rc = exc.code
-    out = capsys.readouterr()
-    return rc, out.out, out.err
+        import_tensorrt()
+    except EdgeRuntimeError as exc:
+        return "no TensorRT: %s" % str(exc).replace("; " + HOW_TO_GET, "")
+    return ""
+
+
+def _no_gpu() -> str:
+    """Why CUDA GPU tests cannot run here ('' when an NVIDIA GPU device node exists: dGPU or Jetson iGPU)."""
+    import glob
+
+    return "" if glob.glob("/dev/nvidia[0-9]*") or glob.glob("/dev/nvhost-gpu") else \
+        "no CUDA GPU: no /dev/nvidia* or Jetson /dev/nvhost-gpu device on this machine"
+
+
+#: marker -> a function giving the reason to skip ('' = run)
+MARKER_SKIPS = {"camera": _no_camera, "tensorrt": _no_tensorrt, "gpu": _no_gpu}
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip tests whose marker's requirement is absent here, with the reason (see MARKER_SKIPS)."""
+    for name, why_not in MARKER_SKIPS.items():
+        if item.get_closest_marker(name) is not None:
+            reason = why_not()
+            if reason:
+                pytest.skip(reason)

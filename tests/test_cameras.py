@@ -18,7 +18,7 @@ from edge_runtime.runtime import Runtime
 from edge_runtime.sources import PushSource, SourceGroup, SyntheticSource, camera_configs, split_named
 
 from .conftest import run_cli
-from .test_regions import LEFT, MANIFEST, PATH, RULES, BrightnessRunner, road
+from .helpers import LEFT, MANIFEST, PATH, RULES, BrightnessRunner, road
 
 TWO = [{"name": "front", "uri": "synthetic://?width=64&height=36", "regions": [PATH, LEFT]},
        {"name": "rear", "uri": "synthetic://?width=64&height=36"}]

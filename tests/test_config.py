@@ -237,3 +237,55 @@ def test_overrides_are_checked_like_yaml():
 def test_reasons_and_actions_share_the_vocabulary():
     assert Reason("deadline_miss") is Reason.DEADLINE_MISS and Reason.DEADLINE_MISS.failsafe
     assert not Reason.HOLD.failsafe
+
+
+# ------------------------------------------------------------------------------- YAML keys given twice
+@pytest.mark.parametrize("text, line, key", [
+    ("policy:\n  rules: [{action: STOP, classes: [cat]}]\npolicy:\n  rules: [{action: GO, classes: [ship]}]\n", 3, "policy"),
+    ("policy:\n  default_action: GO\n  default_action: STOP\n  rules: [{action: STOP, classes: [cat]}]\n", 3,
+     "default_action"),
+    ("policy:\n  rules:\n    - {action: STOP, classes: [cat], min_confidence: 0.4, min_confidence: 0.9}\n", 3,
+     "min_confidence"),
+])
+def test_a_key_given_twice_is_refused_at_any_level(tmp_path, text, line, key):
+    path = tmp_path / "twice.yaml"
+    path.write_text(text)
+    with pytest.raises(EdgeRuntimeError) as info:
+        load_config(path)
+    msg = str(info.value)
+    assert "key %r given twice" % key in msg and "(line %d," % line in msg and "\n" not in msg
+
+
+def test_yaml_merge_keys_may_still_be_overridden(tmp_path):
+    from edge_runtime.config import read_yaml
+
+    path = tmp_path / "merge.yaml"
+    path.write_text("rule: &b {action: STOP, classes: [cat]}\nother: {<<: *b, action: SLOW}\n")
+    assert read_yaml(path)["other"] == {"action": "SLOW", "classes": ["cat"]}
+
+
+# ------------------------------------------------------------------------- CLI flags, same rule as the key
+def test_flag_type_checks_a_flag_by_its_config_keys_rule():
+    import argparse
+
+    from edge_runtime.config import RunConfig, SourceConfig, flag_type
+
+    max_frames = flag_type(RunConfig, "max_frames")
+    assert max_frames("5") == 5
+    for bad in ("0", "-1", "x", "1.5"):
+        with pytest.raises(argparse.ArgumentTypeError, match=r"expected an integer >= 1.*run\.max_frames"):
+            max_frames(bad)
+    with pytest.raises(argparse.ArgumentTypeError, match="expected a number > 0, got nan"):
+        flag_type(RunConfig, "duration_s")("nan")
+    rate = flag_type(SourceConfig, "rate")
+    assert rate("0") == 0.0 and rate("12.5") == 12.5
+    with pytest.raises(argparse.ArgumentTypeError, match="expected a number >= 0"):
+        rate("-5")
+    with pytest.raises(argparse.ArgumentTypeError, match="expected an integer >= 0, got -1$"):
+        flag_type(int, lo=0)("-1")
+
+
+def test_rate_zero_means_unpaced_in_yaml_and_overrides():
+    cfg = parse_config(with_("source.rate", 0))
+    assert cfg.source.rate is None
+    assert apply_overrides(parse_config(with_("source.rate", 30)), {"source.rate": 0}).source.rate is None

@@ -24,7 +24,8 @@ from edge_runtime.sdnotify import Notifier, notify
 from edge_runtime.runtime import Runtime
 from edge_runtime.sources import SyntheticSource
 
-from .test_runtime import MANIFEST, SHIP, FakeRunner, config, images, logits_for
+from .helpers import MANIFEST, SHIP, FakeRunner, images, logits_for
+from .helpers import runtime_config as config
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"

@@ -31,10 +31,35 @@ def test_counts_match_the_architecture_table():
     assert round(count_macs(create_model("mobilenetv2_cifar")) / 1e6) == 88
 
 
-def test_paper_blocks_are_exact():
-    assert PAPER_BLOCKS == [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 1, 2], [6, 96, 2, 1], [6, 160, 2, 2], [6, 320, 1, 1]]
-    # one inverted-residual block per n, plus stem and last conv
-    assert len(create_model("mobilenetv2_paper").features) == 2 + sum(n for _, _, n, _ in PAPER_BLOCKS)
+def test_paper_model_follows_the_papers_block_table():
+    # the paper's Fig. 9 (t, c, n, s), written out here rather than derived from PAPER_BLOCKS
+    paper = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 1, 2), (6, 96, 2, 1), (6, 160, 2, 2), (6, 320, 1, 1)]
+    assert [tuple(b) for b in PAPER_BLOCKS] == paper
+    model = create_model("mobilenetv2_paper")
+    blocks = list(model.features)[1:-1]  # stem, 9 inverted-residual blocks, last 1x1 conv
+    assert len(model.features) == 11
+    assert [b.out_channels for b in blocks] == [16, 24, 24, 32, 96, 96, 160, 160, 320]
+    assert [b.stride for b in blocks] == [1, 2, 1, 2, 1, 1, 2, 1, 1]
+    # stem stride 2 and three stride-2 blocks: 32x32 -> 2x2
+    assert tuple(model.features(torch.zeros(1, 3, 32, 32)).shape[2:]) == (2, 2)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_registry_stages_match_the_model(name):
+    """The registry's stages (for --freeze until:<stage>) name real modules, in forward order, and with the head
+    cover every parameter: a stage list longer or shorter than the model fails here."""
+    entry = get_entry(name)
+    if not entry.stages:
+        pytest.skip("%s has no fixed stages (its block table is a parameter)" % name)
+    params = [k for k, _ in create_model(name).named_parameters()]
+    first = []
+    for stage in entry.stages:
+        idx = [i for i, k in enumerate(params) if k.startswith(stage + ".")]
+        assert idx, "stage %r of %s has no parameters in the model" % (stage, name)
+        first.append(idx[0])
+    assert first == sorted(first), "stages of %s are not in forward order" % name
+    uncovered = [k for k in params if not any(k.startswith(p + ".") for p in entry.stages + (entry.head,))]
+    assert not uncovered, "parameters of %s in no stage: %s" % (name, uncovered[:5])
 
 
 def test_custom_block_table_and_width():

@@ -10,7 +10,7 @@ import pytest
 
 from edge_runtime.config import parse_config
 from edge_runtime.errors import EdgeRuntimeError
-from edge_runtime.policy import Action, Decision, Policy, Reason, softmax
+from edge_runtime.policy import Action, Policy, Reason, softmax
 
 C10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 ANIMALS = ["bird", "cat", "deer", "dog", "frog", "horse"]
@@ -363,7 +363,8 @@ def test_decision_serializes():
     assert rec["action"] == "STOP" and rec["reason"] == "rule" and rec["rule"] == "animals"
     assert rec["class"] == "dog" and rec["latency_ms"] == pytest.approx(2.1)
     assert d.summary().startswith("STOP rule animals 0.96 | dog 0.90 | 2.1 ms")
-    assert isinstance(d, Decision)
+    assert rec["seq"] == 1 and rec["t"] == 12.5 and rec["frame_age_ms"] == pytest.approx(4.0)
+    assert rec["t_capture"] == pytest.approx(12.5 - 0.0021)
 
 
 def test_decide_is_fast():
@@ -379,3 +380,42 @@ def test_poll_interval_follows_source_timeout():
     assert make_policy(source_timeout_ms=100).poll_interval_s == pytest.approx(0.025)
     assert make_policy(source_timeout_ms=1000).poll_interval_s == pytest.approx(0.05)
 
+
+
+# ------------------------------------------------------------------------------------ the policy's config
+def _policy_error(rules: Any, **debounce: int) -> str:
+    data: Dict[str, Any] = {"policy": {"rules": rules}}
+    if debounce:
+        data["policy"]["debounce"] = debounce
+    with pytest.raises(EdgeRuntimeError) as info:
+        parse_config(data, origin="p.yaml")
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith("p.yaml: policy.")
+    return msg
+
+
+@pytest.mark.parametrize("rules, debounce, expected", [
+    ([], {}, "policy.rules: no rules"),
+    ([{"action": "STOP"}], {}, "policy.rules[0]: a rule needs classes or superclasses"),
+    ([{"action": "STOP", "classes": []}], {}, "policy.rules[0]: a rule needs classes or superclasses"),
+    ([{"name": "a", "action": "STOP", "classes": ["cat"]}, {"name": "a", "action": "SLOW", "classes": ["dog"]}], {},
+     "policy.rules[1].name: 'a' is also the name of rules[0]"),
+    ([{"action": "STOP", "classes": ["cat"]}, {"name": "rules[0]", "action": "SLOW", "classes": ["dog"]}], {},
+     "policy.rules[1].name: 'rules[0]' is also the name of rules[0]"),
+    ([{"action": "STOP", "classes": ["cat"], "min_confidence": 1.5}], {}, "min_confidence: expected a number in [0, 1]"),
+    ([{"action": "STOP", "classes": ["cat"], "min_confidence": -0.1}], {}, "min_confidence: expected a number in [0, 1]"),
+    ([{"action": "STOP", "classes": ["cat"]}], {"trigger_k": 4, "trigger_n": 3}, "trigger_k: 4 is more than trigger_n (3)"),
+])
+def test_policy_config_mistakes_are_one_line(rules, debounce, expected):
+    assert expected in _policy_error(rules, **debounce)
+
+
+def test_policy_config_lives_beside_the_policy():
+    from edge_runtime import config, policy_config
+
+    for name in ("Rule", "DebounceConfig", "LatchConfig", "TimeoutsConfig", "PolicyConfig"):
+        assert getattr(config, name) is getattr(policy_config, name)  # re-exported, one class
+    cfg = policy_config.PolicyConfig(rules=(policy_config.Rule(Action.STOP, classes=("cat",)),))
+    assert Policy(cfg, C10).decide(probs(cat=0.9), 0.0).action is Action.STOP
+    with pytest.raises(EdgeRuntimeError, match="rules: no rules"):
+        policy_config.PolicyConfig(rules=())

@@ -19,15 +19,7 @@ from edge_runtime.regions import WHOLE, Camera, Grid, Rect, Region, RegionCroppe
 from edge_runtime.runtime import Runtime
 from edge_runtime.sources import SyntheticSource
 
-from .conftest import CLASSES10
-
-CAT, SHIP = CLASSES10.index("cat"), CLASSES10.index("ship")
-MANIFEST = mf.new("onnx", {"name": "fake"}, mf.make_dataset("cifar10", CLASSES10),
-                  mf.make_preprocess((0.49, 0.48, 0.45), (0.25, 0.24, 0.26)))
-RULES = [{"name": "animals_stop", "action": "STOP", "classes": ["cat"], "min_confidence": 0.5},
-         {"name": "animals_slow", "action": "SLOW", "classes": ["cat"], "min_confidence": 0.5}]
-PATH = {"name": "path", "x": 0.375, "y": 0.5, "w": 0.25, "h": 0.5, "rules": ["animals_stop"]}
-LEFT = {"name": "left", "x": 0.0, "y": 0.5, "w": 0.25, "h": 0.5, "rules": ["animals_slow"]}
+from .helpers import CAT, LEFT, MANIFEST, PATH, RULES, SHIP, BrightnessRunner, road  # noqa: F401
 
 
 def config(regions: Any = None, **timeouts: Any) -> Any:
@@ -38,37 +30,6 @@ def config(regions: Any = None, **timeouts: Any) -> Any:
     if regions is not None:
         data["regions"] = regions
     return parse_config(data, origin="test.yaml")
-
-
-class BrightnessRunner(Runner):
-    """A 'classifier' that says cat where the image is bright on average, ship elsewhere; records batch sizes."""
-
-    name = "bright"
-
-    def __init__(self, fixed: Any = "batch") -> None:
-        super().__init__(MANIFEST)
-        self.input_shape = [fixed, 3, 32, 32]
-        self.batches: List[int] = []
-
-    def _activate(self) -> None:
-        pass
-
-    def _infer(self, x: np.ndarray) -> np.ndarray:
-        self.batches.append(len(x))
-        out = np.zeros((len(x), 10), np.float32)
-        bright = x.reshape(len(x), -1).mean(1) > 0.0
-        out[bright, CAT] = 8.0
-        out[~bright, SHIP] = 8.0
-        return out
-
-
-def road(w: int = 64, h: int = 36, patch: Any = None) -> np.ndarray:
-    """A dark grey frame; ``patch=(x0, y0, x1, y1)`` paints a white object there."""
-    img = np.full((h, w, 3), 60, np.uint8)
-    if patch is not None:
-        x0, y0, x1, y1 = patch
-        img[y0:y1, x0:x1] = 255
-    return img
 
 
 # ------------------------------------------------------------------------------------------------ geometry

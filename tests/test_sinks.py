@@ -126,6 +126,44 @@ def test_jsonl_unwritable_path_is_one_line(tmp_path):
         JsonlSink(str(tmp_path / "file" / "e.jsonl"))
 
 
+@pytest.mark.parametrize("content", [b"\x08\x07\x12\x07pytorch", b"seq,action\n1,GO\n", b'{"other":"log"}\n'])
+def test_jsonl_refuses_to_append_to_a_file_that_is_not_its_log(tmp_path, content):
+    path = tmp_path / "model.onnx"
+    path.write_bytes(content)
+    with pytest.raises(EdgeRuntimeError, match="is not an edge-runtime event log") as info:
+        JsonlSink(str(path))
+    assert "\n" not in str(info.value)
+    assert path.read_bytes() == content  # not a byte appended
+
+
+def test_jsonl_appends_to_its_own_log_and_empty_files(tmp_path):
+    own = tmp_path / "own.jsonl"
+    group = SinkGroup([JsonlSink(str(own), heartbeat_s=None)])
+    group.emit(dec("GO", 0.0))
+    group.close()
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    for path in (own, empty):
+        group = SinkGroup([JsonlSink(str(path), heartbeat_s=None)])
+        group.emit(dec("STOP", 1.0))
+        group.close()
+    assert [r["action"] for r in lines(own)] == ["GO", "STOP"] and [r["action"] for r in lines(empty)] == ["STOP"]
+    with pytest.raises(EdgeRuntimeError, match="is a folder"):
+        JsonlSink(str(tmp_path))
+
+
+def test_sink_options_live_beside_their_sinks():
+    import edge_runtime.config as config
+    import edge_runtime.sinks as sinks
+
+    for name in ("ConsoleSinkOptions", "JsonlSinkOptions", "UdpSinkOptions", "GpioSinkOptions", "Ros2SinkOptions",
+                 "CallbackSinkOptions"):
+        assert getattr(config, name) is getattr(sinks, name)  # re-exported from config: one class
+    assert config.sink_option_types()["jsonl"] is sinks.JsonlSinkOptions
+    with pytest.raises(AttributeError):
+        getattr(config, "NoSuchSinkOptions")
+
+
 # ------------------------------------------------------------------------------------- never stall
 class _Sleepy(Sink):
     def __init__(self, delay: float) -> None:

@@ -65,7 +65,8 @@ def _stages(n_features: int) -> tuple:
 register(ModelEntry(name="mobilenetv2", builder=mobilenetv2, head="classifier.1", stages=_stages(19),
                     description="MobileNetV2, torchvision's ImageNet config unchanged (1x1 map at 32x32)",
                     paper="MobileNetV2 as the paper ran it"))
-register(ModelEntry(name="mobilenetv2_paper", builder=mobilenetv2_paper, head="classifier.1", stages=_stages(12),
+register(ModelEntry(name="mobilenetv2_paper", builder=mobilenetv2_paper, head="classifier.1",
+                    stages=_stages(2 + sum(n for _, _, n, _ in PAPER_BLOCKS)),  # stem, one block per n, last conv
                     description="MobileNetV2 with the paper's Fig. 9 block table",
                     paper="the paper's best model (83.27 %)"))
 register(ModelEntry(name="mobilenetv2_custom", builder=mobilenetv2_custom, head="classifier.1", stages=(),
