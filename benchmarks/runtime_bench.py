@@ -398,17 +398,20 @@ def _ab_lines(ab: Dict[str, Any]) -> List[str]:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import runner_thread_ab  # benchmarks/runner_thread_ab.py: the runner thread's cost
-    import soak  # benchmarks/soak.py: its section and goal row
-
     """benchmarks/runtime.md: every figure on the page is read from runtime-results/*.json or a manifest."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     soak: Any = None
-    try:  # benchmarks/soak.py adds its goal row and section when it is there
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
+    runner_thread_ab: Any = None
+    try:  # benchmarks/soak.py: its goal row and section, when it is there
         import soak as _soak  # type: ignore[import-not-found,unused-ignore]
 
         soak = _soak
+    except ImportError:
+        pass
+    try:  # benchmarks/runner_thread_ab.py: the runner thread's cost, when it is there
+        import runner_thread_ab as _rta  # type: ignore[import-not-found,unused-ignore]
+
+        runner_thread_ab = _rta
     except ImportError:
         pass
     lat, thr, mem, paced = _load("latency.json"), _load("throughput.json"), _load("memory.json"), _load("paced.json")
@@ -467,7 +470,6 @@ def cmd_report(args: argparse.Namespace) -> None:
                                              + ("" if mem["seconds"] >= 600 else " (shorter run)")))
     if soak is not None:
         out += soak.goal_rows(OUT)  # benchmarks/soak.py: 30 minutes at 30 FPS
-    out += soak.goal_rows(OUT)  # benchmarks/soak.py: 30 minutes at 30 FPS
     if paced:
         out += ["", "## The model alone: back to back vs once per 1/30 s (`paced`)", "",
                 "ONNX Runtime, 1 thread, one frame, outside the loop. *Hot*: calls back to back. *Paced*: one call every",
@@ -498,10 +500,10 @@ def cmd_report(args: argparse.Namespace) -> None:
                 "| RSS (MB) | " + " | ".join("%.1f" % x[1] for x in pick) + " |"]
     if soak is not None:
         out += soak.report_lines(OUT)
+    if runner_thread_ab is not None:
+        out += runner_thread_ab.report_lines(OUT)
     if ab:
         out += _ab_lines(ab)
-    out += soak.report_lines(OUT)
-    out += runner_thread_ab.report_lines(OUT)
     out += ["", "## Reading these numbers", ""] + notes(lat, lat8, thr, thr8, paced, earlier, a8)
     from edge_runtime.fsio import write_text_atomic
 
