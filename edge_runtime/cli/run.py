@@ -11,10 +11,9 @@ Runtime.from_config, applies the same rule: edge_runtime.sources.source_options)
 Paths: SOURCE, --model, --config and --record are relative to the working directory; the defaults
 (the bundled model, configs and clip) come with the package and work from any directory, and so do
 their repository paths (deploy/configs/vehicle.yaml, engines/bundled/..., deploy/demo/...) where
-no such file is in the working directory. Outputs go
-where the config's sinks say, relative to the working directory: the bundled vehicle.yaml writes its
-JSONL log to ./runs/vehicle/events.jsonl and sends UDP datagrams to 127.0.0.1:5005. Each run prints
-where its outputs go when it starts.
+no such file is in the working directory. Outputs go where the config's sinks say, relative to the
+working directory: the bundled vehicle.yaml writes its JSONL log to ./runs/vehicle/events.jsonl and
+sends UDP datagrams to 127.0.0.1:5005. Each run prints where its outputs go when it starts.
 
 Defaults: --config deploy/configs/vehicle.yaml, and the bundled MobileNetV2 x0.5 in the build for the
 backend: ONNX Runtime (CPU, the default) runs engines/bundled/mobilenetv2_cifar_x0_5.int8-cpu.onnx
