@@ -306,10 +306,14 @@ class Runtime:
         gc.collect()  # before the sources open (it can take 0.5 s with torch loaded): no frame waits for it
         try:
             self.sources.open()  # after the warm-up: its first frame must not wait for it
-        except BaseException:
+        except BaseException as exc:
             for src in self.sources.sources:
                 src.transform = None
             self._deactivate()
+            # the sinks exist: their last word is a STOP saying why (a controller on UDP hears it), then closed
+            self._finish(Reason.SOURCE_FAILED if isinstance(exc, Exception) else Reason.SHUTDOWN,
+                         " ".join(str(exc).split()) or type(exc).__name__)
+            self.sinks.close()
             raise
         # Everything allocated so far (modules, the model, the config) is long-lived: move it out of the
         # collector's generations so a full collection during the run has only the loop's own objects to scan
