@@ -288,3 +288,22 @@ def test_in_process_main_gives_the_callers_handlers_back(tmp_path, lenet_onnx, c
     assert main(["run", "synthetic://?rate=100&frames=5", "--model", str(lenet_onnx), "--config", str(cfg),
                  "--quiet"]) == 0
     assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)] == before
+
+
+def test_a_source_that_does_not_open_leaves_a_stop_in_the_sinks():
+    """The sinks exist before the source opens: a refusal there still ends them with a STOP saying why."""
+    from edge_runtime.errors import EdgeRuntimeError
+    from edge_runtime.sources import Source
+
+    class Broken(Source):
+        def _connect(self) -> None:
+            raise EdgeRuntimeError("cannot open camera broken://0")
+
+    seen: List[Decision] = []
+    rt = Runtime.from_config(config(), model=BlockingRunner(), manifest=MANIFEST,
+                             extra_sinks=[CallbackSink(seen.append)], source=Broken("broken://0"))
+    with pytest.raises(EdgeRuntimeError):
+        with rt:
+            pass
+    assert seen and seen[-1].action is Action.STOP and seen[-1].reason is Reason.SOURCE_FAILED
+    assert "broken://0" in seen[-1].detail
