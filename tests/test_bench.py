@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 pytest.importorskip("onnxruntime")
 

@@ -9,7 +9,7 @@ import pytest
 
 from edge_runtime.info import collect, format_text, jetpack_for_l4t, parse_l4t_release
 
-from .conftest import run_cli
+from .helpers import run_cli
 
 
 @pytest.fixture(scope="module")
