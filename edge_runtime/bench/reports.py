@@ -185,7 +185,7 @@ def plot_png(rep: Dict[str, Any]) -> bytes:
             ax2 = axes[0][1]
             for i, r in enumerate(acc):
                 ax2.scatter(r["ms_per_image"], r["accuracy"], s=60, marker="osD^v<>ph"[i % 9],
-                            label="%s (%s)" % (r["format"][:50], r.get("accuracy_by") or str(
+                            label="%s; accuracy: %s" % (r["format"][:50], r.get("accuracy_by") or str(
                                 r.get("accuracy_source") or "?").split(":")[0]))
             ax2.set_xlabel("ms per image (mean)")
             ax2.set_ylabel("top-1 accuracy (%)")
