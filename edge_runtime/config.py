@@ -408,7 +408,6 @@ def read_yaml(path: PathLike, hint: str = "see deploy/configs/ for examples") ->
     """``yaml.safe_load`` of a file (no Python objects from YAML tags; a key given twice is an error), with
     one-line errors.
 
-
     Shared by every YAML the project reads (runtime configs here, training configs and grids in train/).
     """
     import yaml

@@ -215,6 +215,14 @@ ROWS += rows_from(
     ("export-opset-too-old", ("export", "{ckpt}", "--opset", "11"), 2, "argument --opset: expected an integer >= 17"),
     ("build-engine-max-batch-zero", ("build-engine", "{onnx}", "--precision", "fp32", "--max-batch", "0"), 2,
      "argument --max-batch: expected an integer >= 1"),
+    ("bench-duration-zero", ("bench", "engine", "{onnx}", "--duration", "0"), 2,
+     "argument --duration: expected a number > 0, got 0.0"),
+    ("bench-e2e-max-frames-negative", ("bench", "e2e", "clip.mp4", "--max-frames", "-1"), 2,
+     "argument --max-frames: expected an integer >= 1, got -1"),
+    ("bench-e2e-rate-negative", ("bench", "e2e", "clip.mp4", "--rate", "-5"), 2, "argument --rate: expected a number >= 0"),
+    ("eval-limit-zero", ("eval", "{onnx}", "--limit", "0"), 2, "argument --limit: expected an integer >= 1, got 0"),
+    ("eval-std-negative", ("eval", "{onnx}", "--std", "-1", "1", "1"), 2, "argument --std: expected a number > 0"),
+    ("predict-topk-zero", ("predict", "imgs", "--topk", "0"), 2, "argument --topk: expected an integer >= 1, got 0"),
     ("api-policy-config-without-rules", policy_config_without_rules, 2, "rules: no rules"),
 )
 

@@ -37,6 +37,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..config import RunConfig, SourceConfig, flag_type
 from ..errors import EdgeRuntimeError
 from ._common import command_line
 
@@ -47,12 +48,12 @@ if TYPE_CHECKING:
 def _common(p: argparse.ArgumentParser, timing: bool = True) -> None:
     p.add_argument("--out", type=Path, default=None, metavar="DIR", help="write bench-<mode>.json/.csv/.md/.png here")
     p.add_argument("--quick", action="store_true", help="a short smoke run (fractions of a second per row)")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads for ONNX Runtime / PyTorch (default 1; 0: theirs)")
+    p.add_argument("--threads", type=flag_type(int, lo=0), default=1, help="CPU threads for ONNX Runtime / PyTorch (default 1; 0: theirs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar/lines on stderr")
     if timing:
-        p.add_argument("--warmup", type=float, default=1.0, metavar="S", help="warm-up seconds (default 1)")
-        p.add_argument("--duration", type=float, default=3.0, metavar="S", help="timed seconds per row (default 3)")
-        p.add_argument("--iterations", type=int, default=None, metavar="N", help="timed calls per row (instead of --duration)")
+        p.add_argument("--warmup", type=flag_type(float, lo=0), default=1.0, metavar="S", help="warm-up seconds (default 1)")
+        p.add_argument("--duration", type=flag_type(float, lo=0, lo_open=True), default=3.0, metavar="S", help="timed seconds per row (default 3)")
+        p.add_argument("--iterations", type=flag_type(int, lo=1), default=None, metavar="N", help="timed calls per row (instead of --duration)")
 
 
 def _batches(text: str) -> list:
@@ -84,16 +85,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--model", type=Path, default=None,
                    help="artifact (default: what edge-runtime run runs, the bundled INT8 CPU ONNX)")
     r.add_argument("--config", type=Path, default=None, help="runtime YAML (default deploy/configs/vehicle.yaml)")
-    r.add_argument("--duration", type=float, default=10.0, metavar="S", help="seconds to run (default 10)")
-    r.add_argument("--max-frames", type=int, default=None, metavar="N", help="end after N frames")
-    r.add_argument("--rate", type=float, default=None, metavar="FPS",
+    r.add_argument("--duration", type=flag_type(RunConfig, "duration_s"), default=10.0, metavar="S", help="seconds to run (default 10)")
+    r.add_argument("--max-frames", type=flag_type(RunConfig, "max_frames"), default=None, metavar="N", help="end after N frames")
+    r.add_argument("--rate", type=flag_type(SourceConfig, "rate"), default=None, metavar="FPS",
                    help="pace a file at FPS (default: its own FPS; 0: as fast as the loop takes frames)")
     _common(r, timing=False)
     c = sub.add_parser("compare", help="backends, precisions and models side by side")
     c.add_argument("artifacts", type=Path, nargs="*", help="default: the bundled x0.5 ONNX files and its .pt")
-    c.add_argument("--batch", type=int, default=1, metavar="N", help="batch size (default 1)")
+    c.add_argument("--batch", type=flag_type(int, lo=1), default=1, metavar="N", help="batch size (default 1)")
     c.add_argument("--accuracy", action="store_true", help="measure top-1 here instead of quoting the manifests")
-    c.add_argument("--limit", type=int, default=None, metavar="N", help="with --accuracy: the first N test images")
+    c.add_argument("--limit", type=flag_type(int, lo=1), default=None, metavar="N", help="with --accuracy: the first N test images")
     c.add_argument("--data-dir", type=Path, default=None, help="CIFAR root for --accuracy (default $EDGE_RUNTIME_DATA)")
     _common(c)
 

@@ -17,19 +17,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..config import flag_type
 from ._common import command_line, pct
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifact", type=Path, help=".pt, .onnx or .engine")
     p.add_argument("--dataset", choices=["cifar10", "cifar100"], default=None, help="must match the manifest's")
-    p.add_argument("--limit", type=int, default=None, help="only the first N test images")
+    p.add_argument("--limit", type=flag_type(int, lo=1), default=None, help="only the first N test images")
     p.add_argument("--data-dir", type=Path, default=None, help="dataset root (default $EDGE_RUNTIME_DATA)")
     p.add_argument("--out", type=Path, default=None, help="folder for the JSON report and confusion PNG")
-    p.add_argument("--latency-iters", type=int, default=200, help="timed batch-1 calls (0: skip)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for ONNX Runtime / PyTorch")
-    p.add_argument("--mean", type=float, nargs=3, default=None, help="R G B mean (only for ONNX without manifest)")
-    p.add_argument("--std", type=float, nargs=3, default=None, help="R G B std (only for ONNX without manifest)")
+    p.add_argument("--latency-iters", type=flag_type(int, lo=0), default=200, help="timed batch-1 calls (0: skip)")
+    p.add_argument("--threads", type=flag_type(int, lo=0), default=None, help="CPU threads for ONNX Runtime / PyTorch")
+    p.add_argument("--mean", type=flag_type(float), nargs=3, default=None, help="R G B mean (only for ONNX without manifest)")
+    p.add_argument("--std", type=flag_type(float, lo=0, lo_open=True), nargs=3, default=None, help="R G B std (only for ONNX without manifest)")
     p.add_argument("--labels", type=lambda s: [c for c in s.split(",") if c], default=None,
                    help="comma-separated class names (only for ONNX without manifest)")
 

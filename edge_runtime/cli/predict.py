@@ -24,6 +24,7 @@ import sys
 from typing import List
 
 from .. import resources
+from ..config import flag_type
 from ..errors import EdgeRuntimeError
 
 
@@ -34,9 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None, help="runtime YAML whose policy gives the action (default: the bundled "
                    "vehicle.yaml)")
     p.add_argument("--backend", choices=["auto", "onnxruntime", "tensorrt", "torch"], default="auto")
-    p.add_argument("--topk", type=int, default=5, metavar="K", help="classes to list per image (default 5)")
+    p.add_argument("--topk", type=flag_type(int, lo=1), default=5, metavar="K", help="classes to list per image (default 5)")
     p.add_argument("--json", action="store_true", help="one JSON object per image on stdout (JSON lines)")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads for ONNX Runtime / PyTorch (default 1)")
+    p.add_argument("--threads", type=flag_type(int, lo=0), default=1, help="CPU threads for ONNX Runtime / PyTorch (default 1)")
     p.add_argument("--regions", action="store_true", help="classify each region of the config's regions: on its own "
                    "(one line per region, IMAGE#REGION, with the rules it names), as run does")
 
