@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -81,6 +82,12 @@ def test_readme_commands_from_a_temporary_directory(tmp_path, fixture_data):
     p = cli(["run", CLIP, "--config", VEHICLE, "--model", "engines/mnv2.int8-cpu.onnx", "--max-frames", "10", "--quiet"],
             tmp_path)
     assert p.returncode == 0 and "10 frames" in p.stdout, p.stderr
+    cv2 = pytest.importorskip("cv2")
+    (tmp_path / "photos").mkdir()
+    cv2.imwrite(str(tmp_path / "photos" / "a.png"), (np.arange(32 * 32 * 3) % 251).astype(np.uint8).reshape(32, 32, 3))
+    assert "edge-runtime predict photos/ --topk 3" in readme
+    p = cli(["predict", "photos/", "--topk", "3"], tmp_path)
+    assert p.returncode == 0 and "photos/a.png: " in p.stdout and "top-3:" in p.stdout, p.stderr
     code = ("from edge_runtime.runtime import Runtime\n"
             "with Runtime.from_config(%r, model=%r, source=%r, overrides={'run.max_frames': 10}) as rt:\n"
             "    n = sum(1 for d in rt.decisions() if d.class_name)\n"
