@@ -220,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
     for one in (srcs or [source]):
         check_outputs(args.record if args.record is not None else cfg.run.record,
                       args.snapshots if args.snapshots is not None else cfg.run.snapshots,
-                      None if one is None else one.split("=", 1)[-1], args.force,
+                      cfg.source.uri if one is None else one.split("=", 1)[-1], args.force,
                       ["--%s" % k if getattr(args, k) is not None else "%s: run.%s" % (cfg.origin, k)
                        for k in ("record", "snapshots")])
     model = str(resources.resolve(args.model or cfg.model.path or default_model(args.backend or cfg.model.backend)))
