@@ -1,9 +1,8 @@
 """Count what a model costs: parameters, multiply-adds (counted by torch's FLOP counter, not by
-hand) and the depthwise-separable saving of the paper's Fig. 8, plus a batch-1 CPU latency."""
+hand) and the depthwise-separable saving of the paper's Fig. 8. Latency is measured by ``edge-runtime models --latency``
+with the benchmark's interleaved rounds (edge_runtime.bench.statistics), not here."""
 from __future__ import annotations
 
-import statistics
-import time
 from typing import Dict, List, Optional
 
 import torch
@@ -61,19 +60,3 @@ def separable_ratio(model: nn.Module, size: int = 32) -> Optional[Dict[str, floa
     if not formula:
         return None
     return {"measured": sep / std, "formula": sum(formula) / len(formula), "pairs": float(len(formula))}
-
-
-@torch.no_grad()
-def cpu_latency_ms(model: nn.Module, size: int = 32, warmup: int = 10, iters: int = 50) -> Dict[str, float]:
-    """Batch-1 eager latency on the CPU: median and p90 over ``iters`` timed runs after warm-up."""
-    model = model.eval()
-    x = torch.randn(1, 3, size, size)
-    for _ in range(warmup):
-        model(x)
-    times = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        model(x)
-        times.append((time.perf_counter() - t0) * 1e3)
-    times.sort()
-    return {"median_ms": statistics.median(times), "p90_ms": times[int(0.9 * (len(times) - 1))]}
