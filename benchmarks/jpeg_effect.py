@@ -26,6 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from edge_runtime.cli._common import command_line  # noqa: E402
 from edge_runtime.errors import EdgeRuntimeError  # noqa: E402
 from edge_runtime.fsio import write_text_atomic  # noqa: E402
 from train import checkpoint, data  # noqa: E402
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace, argv) -> int:
                                                                     a_exact - a_jpeg, rows[-1]["cost_se"]))
     result = {"quality": args.quality, "subsampling": "4:2:0", "images": "test 0-999 (exact)",
               "psnr_mean_db": float(p.mean()), "psnr_median_db": float(np.median(p)), "models": rows,
-              "command": "python benchmarks/jpeg_effect.py " + " ".join(sys.argv[1:] if argv is None else argv)}
+              "command": command_line(argv, prog="python benchmarks/jpeg_effect.py")}
     print("JPEG copies: mean PSNR %.2f dB, median %.2f dB" % (p.mean(), np.median(p)))
     if args.out:
         md = ["# What JPEG costs on the test side", "",

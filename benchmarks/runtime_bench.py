@@ -330,23 +330,24 @@ def cmd_ab(args: argparse.Namespace) -> None:
                      "python benchmarks/runtime_bench.py --model %s throughput --frames %d --repeat 1" % (
                          model, args.frames)]}
     per: Dict[str, Dict[str, List[float]]] = {k: {} for k in trees}
+    global MODEL
+    MODEL = DEFAULT_MODEL  # the file name: ab.json
     for i in range(args.rounds):
         for name in (("before", "after") if i % 2 == 0 else ("after", "before")):
             r = _one_round(trees[name], model, args)
             for k, v in r.items():
                 per[name].setdefault(k, []).append(v)
             print("round %d %s: %s" % (i + 1, name, ", ".join("%s %.4g" % kv for kv in r.items())), flush=True)
-    for name, tree in trees.items():
-        commit = subprocess.run(["git", "-C", str(tree), "rev-parse", "HEAD"], stdout=subprocess.PIPE,
-                                universal_newlines=True).stdout.strip()
-        lines = _lines(tree)
-        res[name] = {"tree": str(tree), "commit": commit, "rounds": per[name],
-                     "medians": {k: float(np.median(v)) for k, v in per[name].items()},
-                     "lines": lines, "lines_total": sum(lines.values())}
-    res["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-    global MODEL
-    MODEL = DEFAULT_MODEL  # the file name: ab.json
-    save("ab", res)
+        for name, tree in trees.items():  # saved after every round: a run cut short keeps its complete rounds
+            commit = subprocess.run(["git", "-C", str(tree), "rev-parse", "HEAD"], stdout=subprocess.PIPE,
+                                    universal_newlines=True).stdout.strip()
+            lines = _lines(tree)
+            res[name] = {"tree": str(tree), "commit": commit, "rounds": per[name],
+                         "medians": {k: float(np.median(v)) for k, v in per[name].items()},
+                         "lines": lines, "lines_total": sum(lines.values())}
+        res["rounds"] = i + 1
+        res["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+        save("ab", res)
 
 
 def _accuracy(model: str) -> Dict[str, Any]:
@@ -398,7 +399,8 @@ def _ab_lines(ab: Dict[str, Any]) -> List[str]:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    """benchmarks/runtime.md: every figure on the page is read from runtime-results/*.json or a manifest."""
+    """benchmarks/runtime.md (or ``--out``): every figure on the page is read from runtime-results/*.json or a
+    manifest."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     soak: Any = None
     runner_thread_ab: Any = None
@@ -507,8 +509,9 @@ def cmd_report(args: argparse.Namespace) -> None:
     out += ["", "## Reading these numbers", ""] + notes(lat, lat8, thr, thr8, paced, earlier, a8)
     from edge_runtime.fsio import write_text_atomic
 
-    write_text_atomic(ROOT / "benchmarks" / "runtime.md", "\n".join(out) + "\n")
-    print("wrote benchmarks/runtime.md")
+    dest = Path(args.out) if getattr(args, "out", None) else ROOT / "benchmarks" / "runtime.md"
+    write_text_atomic(dest, "\n".join(out) + "\n")
+    print("wrote %s" % dest)
 
 
 def notes(lat: Dict[str, Any], lat8: Optional[Dict[str, Any]], thr: Dict[str, Any], thr8: Optional[Dict[str, Any]],
@@ -581,7 +584,8 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
     p.add_argument("--frames", type=int, default=1500, help="throughput frames per round (default 1500)")
     p.add_argument("--bare-seconds", type=float, default=4.0, help="bench engine --vs-bare duration (default 4)")
-    sub.add_parser("report")
+    p = sub.add_parser("report")
+    p.add_argument("--out", type=Path, default=None, help="write here instead of benchmarks/runtime.md")
     args = ap.parse_args()
     global MODEL
     MODEL = args.model.resolve()

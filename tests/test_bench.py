@@ -312,3 +312,26 @@ def test_engine_with_one_row_plots_its_distribution_and_several_rows_compare(len
                             "--no-progress"], capsys)
     assert rc == 0, err
     assert plot_kind(check_report(tmp_path / "two", "engine")) == "compare"
+
+
+def test_runtime_report_is_generated_from_the_json_and_the_manifests(tmp_path):
+    """benchmarks/runtime.md is written by `runtime_bench.py report`; its accuracies come from the manifests (with
+    the backend that measured them) and its goal rows from the result JSON, not typed by hand."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "runtime.md"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "runtime_bench.py"), "report", "--out", str(out)],
+                       cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stdout
+    page = out.read_text()
+    acc = json.loads((ROOT / "engines" / "bundled" / "mobilenetv2_cifar_x0_5.int8-cpu.onnx.json").read_text())["accuracy"]
+    assert "(%.2f %% CIFAR-10 test top-1 on %d images, measured with %s" % (acc["top1"], acc["n"], acc["measured_with"]) \
+        in page
+    assert "%.2f %% measured with ONNX Runtime" % acc["fp32_onnx"]["top1"] in page
+    lat = json.loads((ROOT / "benchmarks" / "runtime-results" / "latency.mobilenetv2_cifar_x0_5.int8-cpu.json").read_text())
+    st = lat["clip@30fps"]["decision_latency_ms"]
+    assert "| INT8 CPU (default) | %.2f ms pooled" % st.get("p99_ms", st.get("p99")) in page
+    for hand_typed in ("24 us", "47 us", "69 %", "~0.2 ms"):  # the figures issue #16 found without a file
+        assert hand_typed not in page
