@@ -988,18 +988,18 @@ def camera_configs(cfg: Any, args: Sequence[str] = ()) -> List[Any]:
             if not parsed:
                 return [cfg.source]
             return [dataclasses.replace(source_options(cfg.source, parsed[0][1]), uri=parsed[0][1])]
-        cams = []
+        made = []
         for i, (name, uri) in enumerate(parsed):
             opts = dataclasses.replace(source_options(cfg.source, uri), uri=uri)
-            cams.append(CameraConfig(**dict({f.name: getattr(opts, f.name) for f in dataclasses.fields(opts)},
+            made.append(CameraConfig(**dict({f.name: getattr(opts, f.name) for f in dataclasses.fields(opts)},
                                             name=name or "cam%d" % i, regions=None)))
-        names = [c.name for c in cams]
+        names = [c.name for c in made]
         dup = [n for n in names if names.count(n) > 1]
         if dup:
             raise EdgeRuntimeError("SOURCE %s=...: the camera name %r is given twice" % (dup[0], dup[0]))
-        return cams
-    cams = list(cfg.sources)
-    known = [c.name for c in cams]
+        return made
+    cams: List[Any] = list(cfg.sources)
+    known = [str(c.name) for c in cams]
     pos = 0
     for name, uri in parsed:
         if name is None:

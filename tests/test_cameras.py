@@ -181,3 +181,14 @@ def test_cli_runs_several_named_sources(tmp_path, lenet_onnx, capsys):
     assert (tmp_path / "out.front.mp4").stat().st_size > 0 and (tmp_path / "out.rear.mp4").stat().st_size > 0
     rc, out, err = run_cli(["run", "side=csi://0", "--model", lenet_onnx, "--config", cfg], capsys)
     assert rc == 2 and "no camera named 'side'" in err and "Traceback" not in err
+
+
+def test_bench_e2e_with_two_cameras_and_regions(tmp_path, lenet_onnx, capsys):
+    cfg = Path(__file__).resolve().parents[1] / "deploy/configs/two-cameras.yaml"
+    rc, out, err = run_cli(["bench", "e2e", "front=synthetic://?rate=30&width=64&height=36",
+                            "rear=synthetic://?rate=30&width=64&height=36", "--config", cfg, "--model", lenet_onnx,
+                            "--duration", "1.5", "--no-progress", "--out", tmp_path], capsys)
+    assert rc == 0, err
+    d = json.loads((tmp_path / "bench-e2e.json").read_text())["details"]
+    assert set(d["cameras"]) == {"front", "rear"} and d["regions"]["front"] == ["path", "left", "right", "far"]
+    assert 4 <= d["mean_batch"] <= 8 and d["steps"] > 10 and d["cpu_ms_per_step"] > 0

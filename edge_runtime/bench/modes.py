@@ -251,6 +251,7 @@ def bench_e2e(source: Union[str, Sequence[str]], model: PathLike, config: Option
                            "(None: handed over as fast as the loop takes frames)",
         "frames": rep["frames"], "stale_frames": rep["stale_frames"], "dropped_frames": rep["dropped_frames"],
         "deadline_misses": rep["deadline_misses"], "deadline_ms": rep["deadline_ms"], "final": final.summary(),
+        "frames_over_ms": {str(t): int((lat > t).sum()) for t in (5, 10, 20, 50)},
         "steps": rep["steps"], "mean_batch": rep["mean_batch"], "model_batch": rep["model_batch"],
         "cpu_ms_per_step": rep["cpu_ms_per_step"], "cameras": rep.get("cameras"),
         "regions": {str(k): [r.name for r in v] for k, v in rt.region_boxes().items()},
