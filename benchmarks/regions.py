@@ -289,7 +289,8 @@ def write_png(path: Path, segs: List[Seg], images: np.ndarray, seed: int) -> Non
             break
     grid = np.concatenate([np.concatenate(frames[:2], 1), np.concatenate(frames[2:4], 1)], 0) if len(frames) >= 4 \
         else np.concatenate(frames, 1)
-    ok, buf = cv2.imencode(".png", grid)
+    grid = cv2.resize(grid, (grid.shape[1] // 2, grid.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".png", grid, [cv2.IMWRITE_PNG_COMPRESSION, 9])
     path.write_bytes(buf.tobytes())
 
 
