@@ -43,6 +43,13 @@ Examples:
   edge-runtime run /dev/video0 --model engines/bundled/mobilenetv2_cifar_x0_5.onnx --backend tensorrt
   edge-runtime run clip.mp4 --config deploy/configs/vehicle.yaml --record runs/out.mp4 --snapshots runs/stops
   edge-runtime run synthetic://?rate=30 --duration 600 --quiet
+  edge-runtime run csi://0 --config deploy/configs/vehicle-regions.yaml        # path + left/right regions
+  edge-runtime run front=csi://0 rear=csi://1 --config deploy/configs/two-cameras.yaml
+
+Regions and cameras: the config's regions: (named rectangles or a grid) are classified each on its own;
+sources: (or several SOURCE arguments, NAME=URI) are several cameras; all regions of all cameras' newest
+frames go through one batched inference per step, each (camera, region) has its own debounce, the output
+is the most severe and names the camera and region that decided (edge_runtime/regions.py).
 """
 from __future__ import annotations
 
