@@ -335,3 +335,24 @@ def test_runtime_report_is_generated_from_the_json_and_the_manifests(tmp_path):
     assert "| INT8 CPU (default) | %.2f ms pooled" % st.get("p99_ms", st.get("p99")) in page
     for hand_typed in ("24 us", "47 us", "69 %", "~0.2 ms"):  # the figures issue #16 found without a file
         assert hand_typed not in page
+
+
+def test_e2e_measures_accuracy_only_on_a_source_with_ground_truth(tmp_path, capsys):
+    pytest.importorskip("cv2")
+    import shutil
+
+    clip = ROOT / "deploy" / "demo" / "cifar10-demo.mp4"
+    model = ROOT / "engines" / "bundled" / "mobilenetv2_cifar_x0_5.int8-cpu.onnx"
+    rc, out, err = run_cli(["bench", "e2e", clip, "--model", model, "--rate", "0", "--max-frames", "60", "--duration",
+                            "60", "--out", tmp_path / "gt", "--no-progress"], capsys)
+    assert rc == 0, err
+    row = json.loads((tmp_path / "gt" / "bench-e2e.json").read_text())["rows"][0]
+    assert row["accuracy_by"].startswith("ONNX Runtime (here, ") and "frames of this source" in row["accuracy_by"]
+    assert 0 <= row["accuracy"] <= 100 and "cifar10-demo.json" in row["accuracy_source"]
+    bare = tmp_path / "copy.mp4"  # the same frames without the scenario JSON beside them: no ground truth
+    shutil.copy(clip, bare)
+    rc, out, err = run_cli(["bench", "e2e", bare, "--model", model, "--rate", "0", "--max-frames", "30", "--duration",
+                            "60", "--out", tmp_path / "none", "--no-progress"], capsys)
+    assert rc == 0, err
+    row = json.loads((tmp_path / "none" / "bench-e2e.json").read_text())["rows"][0]
+    assert row["accuracy"] is None and row["accuracy_by"] == "not measured on this source"

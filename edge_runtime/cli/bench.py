@@ -19,7 +19,9 @@ latency histogram and CDF. --quick: a short smoke run.
 Accuracy, one source per table: with compare --accuracy every row is measured here by its own backend on the
 same test images; otherwise each row quotes its artifact's own measured figure and the "accuracy measured by"
 column names the backend that measured it (an FP32 ONNX exported from a checkpoint quotes PyTorch's figure).
-bench e2e never quotes one: "not measured on this source" (a video has no class labels).
+bench e2e quotes none ("not measured on this source") unless the source has ground truth: a video with a
+scenario JSON beside it (deploy/demo/cifar10-demo.mp4 + .json) is scored frame by frame (top-1 of each decided
+frame, by the backend that ran).
 Threads default to 1 (the runtime's default at batch 1). Numbers are from this machine only.
 
 Examples:
@@ -128,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
         from .run import default_model
 
         cfg = load_config(args.config or bench.DEFAULT_CONFIG)  # as `edge-runtime run` picks its model
-        model = args.model or cfg.model.path or default_model(cfg.model.backend)
+        model = args.model or cfg.model.path or default_model(cfg.model.backend, bool(cfg.regions or cfg.sources or
+                                                                                       len(args.source) > 1))
         duration = min(args.duration, 2.0) if args.quick else args.duration
         rep = bench.bench_e2e(args.source, model, args.config, duration, args.max_frames, args.rate, threads,
                               args.out, progress, cmd)
