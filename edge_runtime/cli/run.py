@@ -82,8 +82,18 @@ DEFAULT_CLIP = ("demo", "cifar10-demo.mp4")
 log = logging.getLogger("edge_runtime.run")
 
 
-def default_model(backend: Optional[str]) -> Path:
-    """The bundled artifact for ``backend`` (``auto``/None: ONNX Runtime, the default)."""
+#: the INT8 CPU build with a symbolic batch axis (benchmarks/regions.py dynbatch): what ONNX Runtime runs by default
+#: when a config has regions or several cameras (one call per step instead of one per region)
+BATCHED_ONNX = ("bundled", "mobilenetv2_cifar_x0_5.int8-cpu.dynbatch.onnx")
+
+
+def default_model(backend: Optional[str], batched: bool = False) -> Path:
+    """The bundled artifact for ``backend`` (``auto``/None: ONNX Runtime, the default); ``batched`` (regions or several
+    cameras): on ONNX Runtime the dynamic-batch copy of the INT8 CPU build, where this install has it."""
+    if batched and str(backend) in ("auto", "None", "onnxruntime"):
+        dyn = resources.find(*BATCHED_ONNX)
+        if dyn is not None:
+            return dyn
     return resources.path(*DEFAULT_MODELS.get(str(backend), DEFAULT_MODELS["onnxruntime"]))
 
 
@@ -230,7 +240,9 @@ def run(args: argparse.Namespace) -> int:
                       cfg.source.uri if one is None else one.split("=", 1)[-1], args.force,
                       ["--%s" % k if getattr(args, k) is not None else "%s: run.%s" % (cfg.origin, k)
                        for k in ("record", "snapshots")])
-    model = str(resources.resolve(args.model or cfg.model.path or default_model(args.backend or cfg.model.backend)))
+    batched = bool(cfg.regions or cfg.sources or len(srcs) > 1)
+    model = str(resources.resolve(args.model or cfg.model.path or default_model(args.backend or cfg.model.backend,
+                                                                                  batched)))
     rt = Runtime.from_config(cfg, model=model, source=source, overrides=_overrides(args), backend=args.backend,
                              threads=args.threads, mean=args.mean, std=args.std, labels=args.labels,
                              engines_dir=args.engines_dir, precision=args.precision)
