@@ -84,11 +84,11 @@ def report_lines(results: Path) -> List[str]:
     r = json.loads(path.read_text())
     h = r["hand_over_paced_30fps"]
     out = ["", "## The runner's own thread: what the hand-over costs (`benchmarks/runner_thread_ab.py`)", "",
-           "Since %s every backend call runs on the runner's daemon thread (so `Runtime.stop()` can abandon a hung "
-           "one); %s is the commit before. Load average at the end: %s (a training job and other work shared the 2 "
-           "cores, so the end-to-end rounds below are dominated by that noise). Command: `%s`." % (
-               r["new"]["commit"], r["old"]["commit"], " / ".join("%.1f" % x for x in r["machine"]["load_avg_end"]),
-               r["command"]), "",
+           "Every backend call runs on the runner's daemon thread (so `Runtime.stop()` can abandon a hung one). "
+           "*Now*: %s; *before*: %s, the commit before the runner thread. Load average at the end: %s (a training job "
+           "and other work shared the 2 cores, so the end-to-end rounds below are dominated by that noise). "
+           "Command: `%s`." % (r["new"]["commit"], r["old"]["commit"],
+                               " / ".join("%.1f" % x for x in r["machine"]["load_avg_end"]), r["command"]), "",
            "| one frame's `Runner.infer`, once per 1/30 s (ms) | n | p50 | p90 | p99 | max |", "|---|---|---|---|---|---|"]
     for mode, label in (("direct", "called on the loop's thread (before)"),
                         ("runner_thread", "through `RunnerThread.call` (now)")):
