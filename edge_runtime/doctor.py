@@ -37,6 +37,8 @@ NA = "not available here"
 MODEL = "mobilenetv2_cifar_x0_5"
 #: (row name, bundled ONNX to build from, precision) per engine; TensorRT 11 builds FP16 from the FP16 ONNX
 ENGINES = (("TensorRT FP16", MODEL + ".onnx", "fp16"), ("TensorRT INT8 (Q/DQ)", MODEL + ".int8-tensorrt.onnx", "int8"))
+#: the most a model's top-1 on test images 0-999 may fall below its manifest's ``top1_first1000`` (a choice)
+MAX_DROP_VS_MANIFEST = 1.0
 #: pass criterion (a choice, not a measurement): the top-1 agreement with ONNX Runtime FP32 on the same images.
 #: The max abs logit difference is reported beside it, not judged (INT8 moves logits by design).
 MIN_AGREEMENT = {"fp16": 0.98, "int8": 0.90, "int8-cpu": 0.90}
@@ -90,6 +92,34 @@ def _check_rows(name: str, key: str, runner_for: Callable[[], Any], sets: List[T
                          "top-1 agreement %.1f %% (needs >= %.0f %%), max |logit diff| %.3f; top-1 %.1f %% (FP32 %.1f %%)"
                          % (100 * c["top1_agreement"], 100 * agree, c["max_abs_logit_diff"], c["top1"], c["top1_ref"]), **c))
     return rows
+
+
+def _cpu_flags() -> str:
+    """The x86 SIMD flags that decide ONNX Runtime's INT8 kernels (VNNI or not), '' elsewhere."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+    flags = set(next((ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), []))
+    return " ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni") if f in flags)
+
+
+def _vs_manifest(name: str, path: Path, logits: np.ndarray, sname: str, labels: np.ndarray) -> Optional[Dict[str, Any]]:
+    """The measured top-1 on test images 0-999 vs the manifest's ``top1_first1000``: does the file's published
+    accuracy hold on this machine?"""
+    if not sname.startswith("CIFAR-10 test images 0-999"):
+        return None
+    acc = mf.for_artifact(path).get("accuracy") or {}
+    want = acc.get("top1_first1000")
+    if want is None:
+        return None
+    got = float((logits.argmax(1) == labels).mean() * 100)
+    ok = got >= float(want) - MAX_DROP_VS_MANIFEST
+    flags = _cpu_flags()
+    return _row("%s: top-1 on test images 0-999 vs its manifest" % name, "ok" if ok else "FAIL",
+                "%.1f %% here, the manifest says %.1f %% (measured with %s; allowed drop %.1f points)%s"
+                % (got, float(want), acc.get("measured_with") or "?", MAX_DROP_VS_MANIFEST,
+                   "; this CPU: %s" % flags if flags and not ok else ""), top1=got, manifest_top1=float(want))
 
 
 def _bench(path: Path, seconds: float) -> Dict[str, Any]:
@@ -147,8 +177,15 @@ def run(out_dir: PathLike = "doctor", data_dir: Optional[PathLike] = None, tests
         rows.append(_row("ONNX Runtime FP32 on the %s" % sname, "ok", "top-1 %.1f %% vs the labels"
                          % ((ref.argmax(1) == labels).mean() * 100), top1=float((ref.argmax(1) == labels).mean() * 100),
                          n=int(len(labels))))
-    rows += _check_rows("ONNX Runtime INT8 (CPU build)", "int8-cpu", lambda: load(bundled[MODEL + ".int8-cpu.onnx"],
-                                                                                  threads=0), sets, refs)
+    cpu_int8 = bundled[MODEL + ".int8-cpu.onnx"]
+    rows += _check_rows("ONNX Runtime INT8 (CPU build)", "int8-cpu", lambda: load(cpu_int8, threads=0), sets, refs)
+    for (sname, imgs, labels), ref in zip(sets, refs):
+        for name, path, logits in (("ONNX Runtime FP32", fp32, ref),
+                                   ("ONNX Runtime INT8 (CPU build)", cpu_int8, None)):
+            r = _vs_manifest(name, path, logits if logits is not None else _logits(load(path, threads=0), imgs), sname,
+                             labels)
+            if r is not None:
+                rows.append(r)
     st = _bench(fp32, bench_s)
     rows.append(_row("ONNX Runtime FP32 latency, batch 1", "ok", "median %.3f ms, p99 %.3f ms over %d calls"
                      % (st["median_ms"], st["p99_ms"], st["n"]), latency=st))

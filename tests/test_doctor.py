@@ -66,3 +66,23 @@ def test_doctor_device_path_through_the_doubles(tmp_path: Path, monkeypatch: pyt
     assert cmp["status"] == "FAIL" and cmp["n"] == 50 and cmp["top1_agreement"] < 0.9
     assert rows["TensorRT FP16 latency, batch 1"]["latency"]["n"] >= 1
     assert rt.live()["device"] == 0 and rt.live()["pinned"] == 0  # every runner released its buffers
+
+
+def test_published_accuracy_is_checked_on_test_images_0_999() -> None:
+    """The manifest's top1_first1000 must hold here (within MAX_DROP_VS_MANIFEST points), else the row FAILs."""
+    import numpy as np
+
+    from edge_runtime import resources
+
+    path = resources.path("bundled", "mobilenetv2_cifar_x0_5.onnx")
+    want = doctor.mf.for_artifact(path)["accuracy"]["top1_first1000"]
+    labels = np.arange(1000) % 10
+    logits = np.eye(10, dtype=np.float32)[labels]
+    wrong = int(round(1000 * (100 - want + 2 * doctor.MAX_DROP_VS_MANIFEST) / 100))  # 2 points below the manifest
+    bad = logits.copy()
+    bad[:wrong] = np.roll(bad[:wrong], 1, axis=1)
+    ok = doctor._vs_manifest("FP32", path, logits, "CIFAR-10 test images 0-999", labels)
+    fail = doctor._vs_manifest("FP32", path, bad, "CIFAR-10 test images 0-999", labels)
+    assert ok is not None and ok["status"] == "ok" and ok["top1"] == 100.0
+    assert fail is not None and fail["status"] == "FAIL" and fail["top1"] < want - doctor.MAX_DROP_VS_MANIFEST
+    assert doctor._vs_manifest("FP32", path, logits, "calibration set", labels) is None  # only on test images 0-999
