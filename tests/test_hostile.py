@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pickle
 import shutil
 import socket
 import subprocess
@@ -70,6 +71,8 @@ CONFIGS = {
     "record-self.yaml": POLICY + SINKS + "run: {record: clip.mp4}\n",
     "record-uri.yaml": POLICY + SINKS + "source: {uri: clip.mp4}\nrun: {record: clip.mp4}\n",
     "open1s.yaml": POLICY + "source: {open_timeout_ms: 1000}\n",
+    "evil.yaml": "policy: !!python/object/apply:os.system ['echo pwned >> afile']\n",
+    "empty.yaml": "",
     "c100.yaml": "policy:\n  rules:\n    - {action: STOP, classes: [fine_03]}\n",
 }
 
@@ -228,6 +231,12 @@ ROWS += rows_from(
     ("eval-std-negative", ("eval", "{onnx}", "--std", "-1", "1", "1"), 2, "argument --std: expected a number > 0"),
     ("predict-topk-zero", ("predict", "imgs", "--topk", "0"), 2, "argument --topk: expected an integer >= 1, got 0"),
     ("api-policy-config-without-rules", policy_config_without_rules, 2, "rules: no rules"),
+    ("config-empty", ("run", "clip.mp4", "--config", "empty.yaml"), 2, "empty.yaml: the config is empty"),
+    ("yaml-python-tag-does-not-run", ("run", "clip.mp4", "--config", "evil.yaml"), 2, "evil.yaml: not valid YAML",
+     ("afile",)),
+    ("pickle-does-not-run", R + ("--model", "evil.pt"), 2, "evil.pt is not a readable checkpoint", ("afile",)),
+    ("onnx-truncated", R + ("--model", "trunc.onnx"), 2, "trunc.onnx is corrupt, truncated or not a valid ONNX model",
+     ("trunc.onnx",)),
 )
 
 LABELS = ("--labels", ",".join(CLASSES10), "--mean", "0.5", "0.5", "0.5", "--std", "0.25", "0.25", "0.25")
@@ -400,6 +409,13 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory, fixture_data: Path, cifa
     return dict(names, ckpt=str(ok), m100w10=str(d / "m100w10.pt"), head7=str(d / "head7.pt"))
 
 
+class _Evil:
+    """Unpickling this runs a shell command that appends to ./afile (it must never run)."""
+
+    def __reduce__(self) -> Any:
+        return (os.system, ("echo pwned >> afile",))
+
+
 @pytest.fixture
 def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A working directory with the files rows use; the CLI's own log-quieting env vars are restored after."""
@@ -415,6 +431,8 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     (tmp_path / "empty.mp4").write_bytes(b"")
     (tmp_path / "text.mp4").write_text("this is not a video\n")
     (tmp_path / "afile").write_text("a file where a folder belongs\n")
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps(_Evil(), protocol=2))
+    (tmp_path / "trunc.onnx").write_bytes(BUNDLED_ONNX.read_bytes()[:5000])
     (tmp_path / "existing.mp4").write_bytes(b"someone else's video!")
     (tmp_path / "notes.txt").write_text("seq,action\n1,GO\n")
     shutil.copyfile(BUNDLED_ONNX, tmp_path / "model.onnx")
