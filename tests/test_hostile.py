@@ -522,3 +522,9 @@ def test_every_row_group_is_known_and_ids_are_unique() -> None:
     ids = ["%s/%s" % (r.group, r.id) for r in ROWS]
     assert len(ids) == len(set(ids))
     assert all(r.rc == 0 or r.fragment for r in ROWS)  # a refused row names what its line must say
+
+
+def test_verbose_lets_the_library_logs_through(ws: Path) -> None:
+    """The noise rows mean something: without quieting, FFmpeg does print before the project's line."""
+    rc, _, err = _run_terminal(["run", "trunc.mp4", "--quiet", "--verbose"], ws)
+    assert rc == 2 and "moov atom not found" in err and len(one_line(err)) > 1, err
