@@ -7,7 +7,9 @@ It proves, on the machine it runs on, what the tests here can only simulate:
 2. the CPU reference: ONNX Runtime on the bundled model (FP32 and the INT8 CPU build) over the committed
    calibration images (``calib/cifar10-train-1000.npz``, with their labels) and, where the CIFAR-10 test set is at
    hand (``--data-dir`` / ``$EDGE_RUNTIME_DATA``), its first 1000 images (no test images are shipped in the repo);
-3. the tests marked ``tensorrt``/``gpu`` (``pytest -m "tensorrt or gpu"``, from a source checkout);
+3. the tests marked ``tensorrt``/``gpu`` (``pytest -m "tensorrt or gpu" tests/test_tensorrt_device.py``, from a
+   source checkout: real CUDA buffers, page-locked copies, events and a CUDA graph; the bundled engines vs ONNX
+   Runtime; the split timing);
 4. the bundled model's FP16 and INT8 (Q/DQ) engines built here, each compared with ONNX Runtime FP32 on the same
    images (top-1 agreement, max abs logit difference, top-1 vs labels) and benchmarked (batch 1).
 
@@ -138,11 +140,19 @@ def _tensorrt() -> Tuple[Any, str]:
         return None, str(exc)
 
 
+#: the tests that need TensorRT or a GPU (CUDA buffers, page-locked copies, graphs; engines vs ONNX Runtime); no torch
+DEVICE_TESTS = ("tests/test_tensorrt_device.py",)
+
+
 def _pytest_device_tests(timeout_s: float) -> Dict[str, Any]:
     root = resources.checkout_root()
     if root is None or not (root / "tests").is_dir():
         return _row("pytest -m 'tensorrt or gpu'", "skipped", "the tests are in a source checkout only (not in the wheel)")
-    cmd = [sys.executable, "-m", "pytest", "-q", "-m", "tensorrt or gpu", "-p", "no:cacheprovider", "tests"]
+    import importlib.util
+
+    if importlib.util.find_spec("pytest") is None:
+        return _row("pytest -m 'tensorrt or gpu'", "skipped", "pytest is not installed here (pip install pytest, then rerun)")
+    cmd = [sys.executable, "-m", "pytest", "-q", "-m", "tensorrt or gpu", "-p", "no:cacheprovider"] + list(DEVICE_TESTS)
     try:
         r = subprocess.run(cmd, cwd=str(root), capture_output=True, text=True, timeout=timeout_s)
     except (OSError, subprocess.TimeoutExpired) as exc:

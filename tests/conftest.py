@@ -88,11 +88,12 @@ def _no_tensorrt() -> str:
 
 
 def _no_gpu() -> str:
-    """Why CUDA GPU tests cannot run here ('' when an NVIDIA GPU device node exists: dGPU or Jetson iGPU)."""
+    """Why CUDA GPU tests cannot run here ('' with an NVIDIA dGPU device node, or on a Jetson: its iGPU)."""
     import glob
 
-    return "" if glob.glob("/dev/nvidia[0-9]*") or glob.glob("/dev/nvhost-gpu") else \
-        "no CUDA GPU: no /dev/nvidia* or Jetson /dev/nvhost-gpu device on this machine"
+    jetson = glob.glob("/dev/nvhost-*gpu*") or glob.glob("/dev/nvgpu*") or os.path.isfile("/etc/nv_tegra_release")
+    return "" if glob.glob("/dev/nvidia[0-9]*") or jetson else \
+        "no CUDA GPU: no /dev/nvidia* device and not a Jetson (no /etc/nv_tegra_release) on this machine"
 
 
 #: marker -> a function giving the reason to skip ('' = run)
