@@ -13,8 +13,8 @@ Each section is declared beside what it configures: the policy's in :mod:`edge_r
 sink's options in :mod:`edge_runtime.sinks`, source/model/run here (this module re-exports them all). This
 module is the one typed parser: :func:`load_config` reads with a ``yaml.SafeLoader`` that also refuses a key
 given twice, and checks every key and type here, at the edge, so the loop only ever sees typed values; a
-numeric CLI flag is checked by the same rule as its key (:func:`flag_type`). Every mistake is one line that names the key path and what was
-expected, e.g.::
+numeric CLI flag is checked by the same rule as its key (:func:`flag_type`). Every mistake is one line that
+names the key path and what was expected, e.g.::
 
     vehicle.yaml: policy.rules[2].min_confidence: expected a number in [0, 1], got 'high'
 
