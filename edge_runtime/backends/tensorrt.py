@@ -181,10 +181,12 @@ class TensorRTRunner(Runner):
         name_in = self.inputs[0]
         h_in, h_out = self.host[name_in], self.host[self.logits]
         np.copyto(h_in, x, casting="same_kind")
-        ev = [cu.event() for _ in range(4)]
+        ev: List[Any] = []
         graph = exe = None
         h = cu.stream_handle(stream)
         try:
+            for _ in range(4):
+                ev.append(cu.event())
             if cuda_graph:
                 graph, exe = cu.capture_graph(stream, lambda: self.context.execute_async_v3(h))
             parts: Dict[str, List[float]] = {"h2d_ms": [], "compute_ms": [], "d2h_ms": []}
