@@ -119,7 +119,8 @@ def _pct(x: np.ndarray, q: float) -> Optional[float]:
 # ------------------------------------------------------------------------------------------ decisions in
 def actions_from_events(sc: Scenario, path: PathLike) -> Tuple[np.ndarray, np.ndarray]:
     """(per-frame action, per-frame top-class confidence or NaN) from a JSONL event log: each event with a
-    ``frame`` (or ``media_ms``) sets the output from that frame on; frames before the first are -1."""
+    ``frame`` (or ``media_ms``) sets the output from that frame on; frames before the first are -1. A log that
+    several runs appended to is scored for its last run (from its last ``startup`` change)."""
     p = Path(path)
     if not p.is_file():
         raise EdgeRuntimeError("event log not found: %s; record one with edge-runtime run SCENARIO_VIDEO (the JSONL "
@@ -132,6 +133,8 @@ def actions_from_events(sc: Scenario, path: PathLike) -> Tuple[np.ndarray, np.nd
             d = json.loads(line)
         except ValueError:
             raise EdgeRuntimeError("%s:%d is not JSON; pass the JSONL log written by edge-runtime run" % (p, ln))
+        if d.get("reason") == "startup" and d.get("event") == "change":
+            ev = []  # a log appended to by several runs: the last run is the one scored
         if d.get("action") not in ACTIONS:
             continue
         f = None

@@ -12,9 +12,9 @@ the pure policy over them. The replay is split like the policy itself:
   decision for decision against :class:`~edge_runtime.policy.Policy`).
 
 Selection: a config that misses a STOP segment in any scenario is never recommended. Among the others the
-Pareto front over (reaction p90, false-STOP share in GO, GO during STOP) is reported, and the chosen config is
-the one with the lowest false-STOP share whose reaction p90 is within ``max_reaction_frames`` (then fewer GO
-during STOP, fewer changes); if none is, the fastest.
+Pareto front over (reaction p90, false-STOP share in GO, GO during STOP) is reported, and :func:`choose` picks:
+react within ``max_reaction_frames`` (p90), then the least GO during STOP (the worst mistake), then false STOP
+within its goal (or the lowest), then the least chatter; if none reacts that fast, the fastest.
 """
 from __future__ import annotations
 
@@ -168,6 +168,7 @@ def pool(per: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
         "false_stop_in_go": share("GO", "STOP"), "slow_in_go": share("GO", "SLOW"),
         "go_in_stop": share("STOP", "GO"), "go_in_slow": share("SLOW", "GO"),
         "changes_per_min": round(sum(s["changes"] for s in per) / max(minutes, 1e-9), 2),
+        "spurious_per_min": round(sum(s["spurious_changes"] for s in per) / max(minutes, 1e-9), 2),
         "unknown_default_share": float(unk / unk_n) if unk_n else None,
         "scenarios": [s["scenario"] for s in per],
     }
@@ -219,16 +220,24 @@ def pareto(rows: Sequence[Mapping[str, Any]]) -> List[Mapping[str, Any]]:
     return out
 
 
-def choose(rows: Sequence[Mapping[str, Any]], max_reaction_frames: float = 3.0) -> Optional[Mapping[str, Any]]:
-    """The recommended config (None when every config misses a STOP segment)."""
+def choose(rows: Sequence[Mapping[str, Any]], max_reaction_frames: float = 3.0, max_false_stop: float = 0.05,
+           max_go_in_stop: float = 0.0) -> Optional[Mapping[str, Any]]:
+    """The recommended config (None when every config misses a STOP segment). Among those that miss none and react
+    within ``max_reaction_frames`` (p90): the safest first (GO during STOP within ``max_go_in_stop``, or the lowest
+    share any of them has); of those, the ones whose false-STOP share is within ``max_false_stop`` (or the lowest
+    one's); of those, the least chatter (spurious changes per minute), then SLOW in GO, then false STOP. If none
+    reacts that fast: the fastest."""
     ok = [r for r in rows if r["missed_stop_segments"] == 0]
     if not ok:
         return None
     fast = [r for r in ok if r["reaction_p90"] is not None and r["reaction_p90"] <= max_reaction_frames]
-    if fast:
-        return min(fast, key=lambda r: (_key(r)[1], _key(r)[2], r["slow_in_go"] or 0.0, r["changes_per_min"],
-                                        _key(r)[0]))
-    return min(ok, key=lambda r: (_key(r)[0], _key(r)[1], _key(r)[2]))
+    if not fast:
+        return min(ok, key=lambda r: (_key(r)[0], _key(r)[2], _key(r)[1]))
+    safe_bar = max(max_go_in_stop, min(_key(r)[2] for r in fast)) + 1e-12
+    safe = [r for r in fast if _key(r)[2] <= safe_bar]
+    bar = max(max_false_stop, min(_key(r)[1] for r in safe)) + 1e-12
+    good = [r for r in safe if _key(r)[1] <= bar]
+    return min(good, key=lambda r: (r.get("spurious_per_min", 0.0), r["slow_in_go"] or 0.0, _key(r)[1], _key(r)[0]))
 
 
 def tuned_yaml(base: Mapping[str, Any], p: Params, rule_names: Sequence[str], figures: Mapping[str, Any],

@@ -55,6 +55,8 @@ def test_events_log_is_expanded_per_frame(tmp_path):
     sc = _scenario(tmp_path, [(30, "GO", "object"), (30, "STOP", "object")])
     log = tmp_path / "events.jsonl"
     lines = [{"event": "change", "action": "STOP", "frame": None, "reason": "startup"},
+             {"event": "change", "action": "GO", "frame": 40, "confidence": 0.9},  # an earlier run in the same log
+             {"event": "change", "action": "STOP", "frame": None, "reason": "startup"},
              {"event": "change", "action": "GO", "frame": 0, "confidence": 0.9},
              {"event": "heartbeat", "action": "GO", "frame": 20, "confidence": 0.8},
              {"event": "change", "action": "STOP", "media_ms": 3200.0, "frame": 99, "confidence": 0.7},  # media wins

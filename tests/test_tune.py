@@ -64,6 +64,13 @@ def _row(missed, p90, fs, gis=0.0):
 def test_a_config_that_misses_a_stop_is_never_chosen():
     rows = [_row(1, 1, 0.0), _row(0, 2, 0.10), _row(0, 5, 0.01), _row(0, 3, 0.04), _row(0, 3, 0.06)]
     assert choose(rows, 3.0) is rows[3]
+    calm = dict(_row(0, 3, 0.045), spurious_per_min=1.0)
+    rows[3]["spurious_per_min"] = 9.0
+    assert choose(rows + [calm], 3.0) is calm  # within the false-STOP goal, less chatter wins
+    assert choose(rows + [calm], 3.0, max_false_stop=0.0) is rows[3]  # no goal: the lowest false STOP
+    risky = _row(0, 2, 0.001, gis=0.02)  # the least false STOP, but GO during a STOP: the worst mistake
+    assert choose(rows + [risky], 3.0) is rows[3]
+    assert choose([risky], 3.0) is risky  # the safest there is
     assert choose(rows, 1.0) is rows[1]  # none is that fast: the fastest that misses nothing
     front = pareto(rows)
     assert rows[0] not in front and rows[4] not in front and [r["false_stop_in_go"] for r in front] == [0.01, 0.04, 0.10]

@@ -8,9 +8,10 @@ default action; 0 = off). --max-configs samples that grid (seeded) when it is la
 always evaluated too.
 
 A config that misses a STOP segment in any scenario is never recommended. Among the others: the Pareto front
-over (reaction p90, false-STOP share in GO, GO during STOP), and the chosen one: the lowest false-STOP share
-with reaction p90 <= --max-reaction-frames. Writes tune.json, tune.md, pareto.png to --out and the chosen
-config to --out-config (comments state its measured figures and the scenarios). Probabilities are calibrated
+over (reaction p90, false-STOP share in GO, GO during STOP), and the chosen one: reaction p90 <=
+--max-reaction-frames; then the least GO during STOP (within --max-go-in-stop); then false STOP within
+--max-false-stop (or the lowest); then the least chatter (spurious changes per minute). Writes tune.json,
+tune.md, pareto.png to --out and the chosen config to --out-config (comments state its measured figures and the scenarios). Probabilities are calibrated
 with the model manifest's temperature when it has one.
 
 Examples:
@@ -57,7 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="uncertainty gate values (top-class probability; 0 = off)")
     p.add_argument("--max-configs", type=int, default=400, help="sample the grid down to this many (seeded)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-reaction-frames", type=float, default=3.0)
+    p.add_argument("--max-reaction-frames", type=float, default=3.0, help="reaction p90 goal (frames)")
+    p.add_argument("--max-false-stop", type=float, default=0.05, help="false-STOP share goal in GO segments")
+    p.add_argument("--max-go-in-stop", type=float, default=0.0, help="GO-during-STOP share allowed (the worst mistake)")
     p.add_argument("--grace", type=float, default=0.5, metavar="S")
     p.add_argument("--out", type=Path, default=Path("runs/tune"))
     p.add_argument("--out-config", type=Path, default=None, help="the chosen YAML (default OUT/tuned.yaml)")
@@ -112,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     rows, t_sweep = sweep(rp, params, args.grace)
     frames = sum(sc.frames for sc in scs)
     front = pareto(rows)
-    best = choose(rows, args.max_reaction_frames)
+    best = choose(rows, args.max_reaction_frames, args.max_false_stop, args.max_go_in_stop)
 
     def plain(r: Mapping[str, Any]) -> Dict[str, Any]:
         out = {k: v for k, v in r.items() if k != "params"}
@@ -177,13 +180,14 @@ def _markdown(res: Dict[str, Any]) -> str:
              "Model %s, %s. Model pass %.1f s (once per frame), sweep %.1f s (%.0f configs/s)." % (
                  res["model"], res["backend"], res["seconds_model"], res["seconds_sweep"], res["configs_per_s"]), "",
              "| | policy | missed STOP | reaction p50/p90/max (frames) | false STOP in GO | GO in STOP | SLOW in GO "
-             "| changes/min | unknown -> default |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| changes/min (spurious) | unknown -> default |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
 
     def row(tag: str, r: Dict[str, Any]) -> str:
         return "| %s | %s | %d of %d | %s / %s / %s | %s | %s | %s | %s | %s |" % (
             tag, r["policy"], r["missed_stop_segments"], r["stop_segments"], _f(r["reaction_p50"]),
             _f(r["reaction_p90"]), _f(r["reaction_max"]), _f(r["false_stop_in_go"], True), _f(r["go_in_stop"], True),
-            _f(r["slow_in_go"], True), _f(r["changes_per_min"]), _f(r["unknown_default_share"], True))
+            _f(r["slow_in_go"], True), "%s (%s)" % (_f(r["changes_per_min"]), _f(r.get("spurious_per_min"))),
+            _f(r["unknown_default_share"], True))
 
     lines.append(row("base", res["base"]))
     if res["chosen"]:
