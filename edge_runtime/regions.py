@@ -26,7 +26,7 @@ Three parts, used by :class:`~edge_runtime.runtime.Runtime`:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -34,7 +34,8 @@ from .errors import EdgeRuntimeError
 from .policy import Action, Decision, Policy, Reason
 from .preprocess import Preprocessor, _check_frame, _geometry, _normalize
 
-__all__ = ["Region", "Grid", "Rect", "expand", "pixel_boxes", "RegionCropper", "RegionPolicies", "Camera"]
+__all__ = ["Region", "Grid", "Rect", "WHOLE", "expand", "pixel_boxes", "RegionCropper", "RegionPolicies", "Camera",
+           "region_policy_config", "check_rule_names"]
 
 
 def _meta(lo: Optional[float] = None, hi: Optional[float] = None, lo_open: bool = False) -> Dict[str, Any]:
@@ -233,7 +234,7 @@ class RegionPolicies:
     whole frame, decisions pass through untouched (the output is the policy's own decision).
     """
 
-    def __init__(self, cameras: Sequence[Camera], policy_cfg: Any, manifest: Dict[str, Any]) -> None:
+    def __init__(self, cameras: Sequence[Camera], policy_cfg: Any, manifest: Mapping[str, Any]) -> None:
         self.cameras = list(cameras)
         self.policies: List[List[Policy]] = [[Policy.from_manifest(region_policy_config(policy_cfg, r), manifest)
                                               for r in cam.rects] for cam in self.cameras]
@@ -313,7 +314,6 @@ class RegionPolicies:
             return d
         best: Optional[Decision] = None
         best_key: Tuple[int, int] = (-1, -1)
-        bi = bj = 0
         parts: List[Decision] = []
         for i, row in enumerate(self._latest):
             for j, d in enumerate(row):
@@ -324,7 +324,7 @@ class RegionPolicies:
                 parts.append(d)
                 key = (int(d.action), 1 if d.reason.failsafe else 0)
                 if key > best_key:
-                    best, best_key, bi, bj = d, key, i, j
+                    best, best_key = d, key
         assert best is not None, "output() before any decide() or tick()"
         if best.reason.failsafe and best.detail and best.camera is not None and best.reason is not Reason.STARTUP:
             best = dataclasses.replace(best, detail="camera %s: %s" % (best.camera, best.detail))

@@ -72,21 +72,21 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 import numpy as np
 
 from . import manifest as mf
-from . import resources
-from . import backends
+from . import backends, resources
 from .backends import Runner
 from .config import RuntimeConfig, apply_overrides, load_config
 from .errors import EdgeRuntimeError
 from .fsio import PathLike
-from .calibration import probabilities, temperature_of
 from .metrics import STAGES, Metrics, RingBuffer, RingTable  # noqa: F401 - re-exported for old imports
+from .calibration import probabilities, temperature_of
 from .policy import Decision, Policy, Reason, softmax
 from .preprocess import Preprocessor
 from .sdnotify import Notifier
 from .sinks import Sink, SinkGroup, build_sinks
 from .regions import WHOLE, Camera, RegionCropper, RegionPolicies, expand
 from .runner_thread import Abandoned, RunnerThread, StopFlag
-from .sources import Frame, Source, SourceGroup, camera_configs, create_source, source_options
+from .cameras import SourceGroup, camera_configs
+from .sources import Frame, Source, create_source, source_options
 
 __all__ = ["Runtime", "load_model", "engine_for_onnx", "RingBuffer", "RingTable", "Metrics", "STAGES", "BACKENDS"]
 
@@ -126,7 +126,7 @@ class Runtime:
 
     ``runner``/``manifest``: the model (the manifest gives class names and preprocessing). ``source``: a
     URI or a :class:`Source` (default: ``config.source``, or the cameras of ``config.sources``), or a list of them
-    for several cameras (URIs as ``name=uri``; :func:`~edge_runtime.sources.camera_configs`). ``sinks``: a
+    for several cameras (URIs as ``name=uri``; :func:`~edge_runtime.cameras.camera_configs`). ``sinks``: a
     :class:`SinkGroup` (default: built from ``config.sinks``); ``extra_sinks`` are added to it (e.g. a
     ``CallbackSink`` of your own).
 
@@ -164,9 +164,9 @@ class Runtime:
         self.observers: List[FrameObserver] = []
         self.final: Optional[Decision] = None
         self._pp = self.manifest["preprocess"]
+        self._prep = Preprocessor(self._pp, bgr=True)
         #: the manifest's calibration temperature (1.0 without one): probabilities are softmax(logits / T)
         self._temperature = temperature_of(self.manifest)
-        self._prep = Preprocessor(self._pp, bgr=True)
         #: each camera's grabber-thread transform: all its regions -> one (R, 3, H, W) batch
         self.croppers = [RegionCropper(self._pp, cam.rects) for cam in self.cameras]
         self.steps = 0

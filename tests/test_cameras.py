@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, List
+from typing import Any
 
-import numpy as np
 import pytest
 import yaml
 
@@ -15,7 +14,8 @@ from edge_runtime.config import parse_config
 from edge_runtime.errors import EdgeRuntimeError
 from edge_runtime.policy import Action, Reason
 from edge_runtime.runtime import Runtime
-from edge_runtime.sources import PushSource, SourceGroup, SyntheticSource, camera_configs, split_named
+from edge_runtime.cameras import SourceGroup, camera_configs, split_named
+from edge_runtime.sources import PushSource, SyntheticSource
 
 from .conftest import run_cli
 from .helpers import LEFT, MANIFEST, PATH, RULES, BrightnessRunner, road

@@ -15,7 +15,7 @@ from edge_runtime.config import parse_config
 from edge_runtime.errors import EdgeRuntimeError
 from edge_runtime.policy import Action, Reason
 from edge_runtime.preprocess import preprocess
-from edge_runtime.regions import WHOLE, Camera, Grid, Rect, Region, RegionCropper, RegionPolicies, expand, pixel_boxes
+from edge_runtime.regions import Camera, Grid, Rect, Region, RegionCropper, RegionPolicies, expand, pixel_boxes
 from edge_runtime.runtime import Runtime
 from edge_runtime.sources import SyntheticSource
 

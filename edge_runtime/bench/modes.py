@@ -193,7 +193,7 @@ def bench_e2e(source: Union[str, Sequence[str]], model: PathLike, config: Option
     ``source``: several (``name=uri``) for several cameras, batched into one inference per step (the config's
     ``sources:`` and ``regions:`` apply; :mod:`edge_runtime.regions`)."""
     from ..runtime import Runtime
-    from ..sources import split_named
+    from ..cameras import split_named
 
     sources = [source] if isinstance(source, str) else list(source)
     source = split_named(sources[0])[1]
