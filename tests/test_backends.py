@@ -68,6 +68,8 @@ def test_registry_names_equal_keys_and_unknown_lists_the_known(tmp_path: Path, l
         backends.load(lenet_ckpt, backend="onnxruntime")
     with pytest.raises(EdgeRuntimeError, match="--threads -1"):
         backends.load(lenet_onnx, threads=-1)
+    with pytest.raises(EdgeRuntimeError, match="--precision int8 applies when an .onnx is built into a TensorRT engine"):
+        backends.load(lenet_onnx, precision="int8")  # an option the ONNX Runtime path cannot honour is refused
 
 
 def test_onnx_without_manifest(tmp_path: Path, lenet_onnx: Path) -> None:

@@ -119,6 +119,9 @@ def load(path: PathLike, backend: str = "auto", manifest: Union[PathLike, Mappin
         assert src_man is not None
         p, given = engine_for_onnx(p, src_man, engines_dir, precision, command=command)
         native = want
+    elif precision is not None:
+        raise EdgeRuntimeError("--precision %s applies when an .onnx is built into a TensorRT engine (--backend tensorrt); "
+                               "%s runs on %s as it is: drop --precision" % (precision, p, want.key))
     elif want.key != native.key:
         raise EdgeRuntimeError("%s is a %s artifact and cannot run on --backend %s; give %s" % (
             p, native.key, want.key, "; ".join("%s for %s" % ("/".join(b.suffixes), b.key) for b in BACKENDS.values())
