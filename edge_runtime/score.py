@@ -253,7 +253,10 @@ def timeline_png(sc: Scenario, actions: np.ndarray, confidence: Optional[np.ndar
         t = np.arange(len(confidence)) / fps
         c = np.asarray(confidence, np.float64)
         ok = np.isfinite(c)
-        axes[2].plot(t[ok], c[ok], lw=0.7, color="#1f77b4", marker="." if ok.sum() < len(c) / 3 else None, ms=2)
+        sparse = ok.sum() < len(c) / 3  # from an event log: known only at the events, so points, not a line
+        axes[2].plot(t[ok], c[ok], lw=0 if sparse else 0.7, color="#1f77b4", marker="o" if sparse else None, ms=3)
+        if sparse:
+            axes[2].set_title("top-class confidence at the logged events", fontsize=7, loc="left")
     axes[2].set_ylim(0, 1.02)
     axes[2].set_xlim(0, len(actions) / fps)
     axes[2].set_ylabel("top-class\nconfidence", rotation=0, ha="right", va="center")

@@ -94,3 +94,24 @@ def test_calibrate_cli_updates_the_manifest_and_eval_reports_ece(tmp_path, lenet
     assert rc == 2 and "at least 100" in err
     rc, out, err = run_cli(["calibrate", tmp_path / "nope.onnx", "--data-dir", fixture_data], capsys)
     assert rc == 2 and len(err.strip().splitlines()) == 1
+
+
+def test_runtime_applies_the_manifest_temperature():
+    from edge_runtime.runtime import Runtime
+    from edge_runtime.sources import SyntheticSource
+    from tests.helpers import CAT, MANIFEST, FakeRunner, runtime_config
+
+    z = np.zeros(10, np.float32)
+    z[CAT] = 1.5  # softmax: cat 0.31 (no STOP at 0.5); at T = 0.25 (logits x4): cat 0.96 (STOP)
+    got = {}
+    for t in (None, 0.25):
+        man = dict(MANIFEST)
+        if t is not None:
+            man["calibration"] = {"temperature": t, "fitted_on": "test"}
+        rt = Runtime.from_config(runtime_config(), model=FakeRunner(lambda i: z), manifest=man,
+                                 source=SyntheticSource(rate=100.0, frames=3))
+        with rt:
+            got[t] = [d for d in rt.decisions() if d.frame_index is not None]
+    assert got[None] and got[None][0].confidence == pytest.approx(float(C.probabilities(z)[CAT]), abs=1e-4)
+    assert got[0.25][0].confidence == pytest.approx(float(C.probabilities(z, 0.25)[CAT]), abs=1e-4)
+    assert got[None][0].action.name == "GO" and got[0.25][0].action.name == "STOP"
