@@ -506,11 +506,13 @@ def save_config(cfg: RuntimeConfig, path: PathLike) -> None:
 def apply_overrides(cfg: RuntimeConfig, overrides: Mapping[str, Any]) -> RuntimeConfig:
     """Set dotted keys (``{"source.uri": "clip.mp4", "run.max_frames": 100}``), checked like the YAML.
 
-    ``None`` values are skipped, so CLI flags that were not given can be passed straight through.
+    ``None`` sets a key to null (``{"run.duration_s": None}`` removes the config's limit); ``source.width`` or
+    ``source.height`` set to None clears both (the source's own size). Unknown keys are one-line errors.
     """
     data = config_to_dict(cfg)
     for dotted, value in overrides.items():
-        if value is None:
+        if value is None and dotted in ("source.width", "source.height"):
+            data["source"]["width"] = data["source"]["height"] = None
             continue
         node: Any = data
         keys = dotted.split(".")

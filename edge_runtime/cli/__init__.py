@@ -13,7 +13,6 @@ The path, one subcommand per step (each has its own --help):
   edge-runtime build-engine MODEL.onnx  TensorRT FP32/FP16/INT8 engine on the device (or CPU artifacts)
   edge-runtime run [SOURCE]           the robot's loop: camera/file -> model -> STOP/SLOW/GO (no args: the demo)
   edge-runtime predict IMAGE          class, top-k and the policy's action per image (file, folder or glob)
-  edge-runtime predict IMAGE          class, top-k and the policy's action per image (file, folder or glob)
   edge-runtime info                   this machine: Jetson/JetPack, TensorRT, CUDA, OpenCV; usable backends and sinks
   edge-runtime doctor                 check this machine once: ONNX Runtime vs TensorRT engines, tests, report
   edge-runtime bench MODE ...         latency, FPS, memory and accuracy on this hardware, with the evidence
@@ -52,7 +51,6 @@ COMMANDS = {
     "eval": "edge_runtime.cli.eval",
     "build-engine": "edge_runtime.cli.build_engine",
     "run": "edge_runtime.cli.run",
-    "predict": "edge_runtime.cli.predict",
     "predict": "edge_runtime.cli.predict",
     "info": "edge_runtime.cli.info",
     "doctor": "edge_runtime.cli.doctor",
