@@ -247,7 +247,7 @@ def test_cuda_warm_up_leaves_model_and_rng_untouched(cifar10_dir):
     """The warm-up that keeps cuDNN autotuning out of --time-budget runs on a copy (exercised here on the CPU)."""
     from train import data
     from train.models import create_model
-    from train.trainer import _warm_up
+    from train.device import warm_up as _warm_up
 
     d = data.load("cifar10", cifar10_dir)
     dev = torch.device("cpu")
@@ -260,3 +260,14 @@ def test_cuda_warm_up_leaves_model_and_rng_untouched(cifar10_dir):
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert all(p.grad is None for p in model.parameters())
     assert torch.equal(rng, torch.get_rng_state())
+
+
+def test_progress_bar_shows_the_test_accuracy_of_each_evaluated_epoch(cifar10_dir, tmp_path, capsys):
+    fit(TrainConfig(model="lenet5", data_dir=str(cifar10_dir), epochs=2, subset=128, batch_size=64, device="cpu",
+                    eval_every=2, out=str(tmp_path / "r")), progress=True)
+    err = capsys.readouterr().err
+    rows = _rows(tmp_path / "r" / "metrics.csv")
+    assert rows[0]["test_acc"] == "" and rows[1]["test_acc"] != ""
+    final = [l for l in err.replace("\r", "\n").splitlines() if l.startswith("epoch 2/2")][-1]
+    assert "test=%.2f%%" % float(rows[1]["test_acc"]) in final, final
+    assert not [l for l in err.replace("\r", "\n").splitlines() if l.startswith("epoch 1/2") and "test=" in l]

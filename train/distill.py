@@ -29,6 +29,7 @@ import io
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -40,7 +41,8 @@ import torch.nn.functional as F
 from edge_runtime.errors import EdgeRuntimeError
 from edge_runtime.fsio import sha256_file, write_bytes_atomic
 
-from . import checkpoint
+from . import checkpoint, data
+from .config import TrainConfig
 from .models import create_model
 
 
@@ -190,6 +192,42 @@ def cached_logits(key: Dict[str, Any], location: Optional[str], compute: Callabl
     torch.save({"format": CACHE_FORMAT, "key": key, "logits": logits, "meta": dict(meta or {})}, buf)
     write_bytes_atomic(path, buf.getvalue())
     return logits, path, False
+
+
+def setup_teachers(cfg: TrainConfig, ds: data.CifarData, train_split: data.Split, test_split: data.Split,
+                    test_loader: data.TensorLoader, train_loader: data.TensorLoader, device: torch.device,
+                    main: bool, progress: bool, first_exact: bool) -> Tuple[Teachers, Dict[str, Any]]:
+    """The teachers, their test accuracy and (``cached``) the training loader's targets, read from or kept in the cache."""
+    from .evaluation import predict, summarize
+
+    teachers = Teachers(cfg.teachers or [], ds.class_names, ds.mean, ds.std, device, channels_last=cfg.channels_last)
+    info: Dict[str, Any] = {"teachers": teachers.info, "alpha": cfg.distill_alpha, "temperature": cfg.distill_temperature,
+                            "targets": cfg.distill_targets}
+    if cfg.distill_targets == "cached":
+        tc = time.perf_counter()
+        meta = {"device": str(device), "torch": str(torch.__version__), "teachers": teachers.info}
+        key = target_key(teachers.info, ds.name, "test", test_split.images, ds.mean, ds.std, "image")
+        test_logits, test_file, test_hit = cached_logits(
+            key, cfg.distill_cache, lambda: predict(teachers, test_loader, device, amp=False)[0], meta)
+        ev_t = summarize(test_logits, torch.as_tensor(test_split.labels))
+        key = target_key(teachers.info, ds.name, "train", train_split.images, ds.mean, ds.std, "image+mirror")
+        plain = data.TensorLoader(train_split, 500, ds.mean, ds.std, device, train=False, channels_last=cfg.channels_last)
+        targets, train_file, train_hit = cached_logits(key, cfg.distill_cache,
+                                                       lambda: teachers.cache(plain, progress=progress and main), meta)
+        train_loader.set_targets(targets)
+        info["cache"] = {"train": str(train_file), "test": str(test_file), "reused": bool(train_hit and test_hit)}
+        if main:
+            print("teacher targets: %d images and their mirrors %s %s (%.0f s)" % (
+                len(train_split), "read from" if train_hit else "computed and kept in", train_file,
+                time.perf_counter() - tc), file=sys.stderr, flush=True)
+    else:
+        ev_t = summarize(*predict(teachers, test_loader, device, cfg.amp))
+    info["teachers_test_top1"] = ev_t["top1"]
+    if main:
+        print("distilling from %d teacher(s): test top-1 %.2f %% (first 1000: %s)" % (
+            len(teachers.info), ev_t["top1"], "-" if not first_exact or ev_t["top1_first1000"] is None
+            else "%.2f %%" % ev_t["top1_first1000"]), file=sys.stderr, flush=True)
+    return teachers, info
 
 
 def _short(names: Sequence[str]) -> str:

@@ -1,84 +1,59 @@
-"""fit / evaluate: the training loop, optimizers, per-step schedules, checkpoints and curves.
+"""fit: the training loop, optimizers and per-step schedules.
 
 One loop for CPU and GPU. On CUDA it holds the dataset on the GPU and augments there, runs in
 bf16 autocast with channels_last, and can ``torch.compile``. Under ``torchrun`` it trains with
 DistributedDataParallel (gloo on CPU, NCCL on GPU); rank 0 writes the outputs.
 
+``fit`` in steps: ``_setup`` (data, model, loaders, teachers, optimizer) -> ``_restore`` (resume) ->
+per epoch ``_train_epoch`` (the steps) -> ``_end_epoch`` (evaluate, print, ``_save_epoch``).
+Beside it: ``checkpoint`` (files, RNG, stop on a signal), ``evaluation`` (metrics shared with
+``edge_runtime.evaluate``, metrics.csv, the summary line), ``device``, ``distill``, ``plots``.
+
 Outputs in ``out``: ``last.pt``, ``best.pt`` (atomic), ``metrics.csv``, ``curves.png``,
-``config.yaml`` and ``manifest.json``. ``resume=True`` continues from ``last.pt`` exactly: the
-shuffle, augmentation and dropout of epoch *e* depend only on (seed, e), and the optimizer,
-schedule and RNG states are restored, so a resumed CPU run reproduces the uninterrupted one.
+``config.yaml`` and ``manifest.json``. ``resume=True`` continues from ``last.pt`` exactly, at any
+step: the shuffle, augmentation and dropout of epoch *e* depend only on (seed, e); the optimizer,
+the schedule's position (its base LRs come from the config, never from the restored state) and the
+RNG states are restored; SIGINT/SIGTERM save ``last.pt`` at the next step boundary with the
+epoch's position and tallies. A resumed CPU run reproduces the uninterrupted one bit for bit
+(tests/test_resume.py). ``--resume`` keeps the run's length; a longer run is a new run with
+``--init-from`` (the refusal names the command).
 """
 from __future__ import annotations
 
-import contextlib
-import csv
-import io
 import math
-import os
 import shlex
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
-import torch.nn.functional as F
 
 from edge_runtime import manifest as mf
 from edge_runtime.errors import EdgeRuntimeError
-from edge_runtime.fsio import sha256_file, write_json_atomic, write_text_atomic
+from edge_runtime.fsio import sha256_file, write_json_atomic
 
 from . import checkpoint, data
+from .checkpoint import StopOnSignal, TrainingInterrupted
 from .config import TrainConfig, save_yaml
-from .distill import Teachers, cached_logits, kd_loss, target_key
+from .distill import Teachers, kd_loss, setup_teachers
+from .device import Dist, init_distributed, select_device, warm_up
+from .evaluation import METRIC_FIELDS, autocast as _autocast, describe_result, predict, summarize, summary_line, write_metrics
 from .models import create_model, get_entry
 from .models.profile import count_macs, count_params
 from .plots import plot_curves
 from .transfer import apply_freeze, load_parent, unfreeze_all
 
-METRIC_FIELDS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "test_acc_first1000", "lr", "seconds",
-                 "images_per_s"]
+__all__ = ["fit", "lr_factor", "build_optimizer", "select_device", "predict", "summarize", "summary_line",
+           "describe_result", "TrainingInterrupted", "METRIC_FIELDS"]
 
 
 # ----------------------------------------------------------------------------------------------------------------------
 # machinery
-
-
-@dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def _init_distributed(device: torch.device) -> Dist:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist()
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return Dist(rank=dist.get_rank(), world=dist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def select_device(name: str) -> torch.device:
-    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise EdgeRuntimeError("--device cuda was asked for, but torch sees no CUDA GPU here (torch %s); use "
-                                   "--device cpu or auto" % torch.__version__)
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        return torch.device("cuda", local)
-    return torch.device("cpu")
 
 
 def lr_factor(schedule: str, p: float, warmup: float = 0.0) -> float:
@@ -118,130 +93,9 @@ def build_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer
     raise EdgeRuntimeError("unknown optimizer %r" % cfg.optimizer)
 
 
-def _autocast(device: torch.device, enabled: bool):
-    if device.type == "cuda" and enabled:
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def _rng_state(device: torch.device) -> Dict[str, Any]:
-    st: Dict[str, Any] = {"torch": torch.get_rng_state()}
-    if device.type == "cuda":
-        st["cuda"] = torch.cuda.get_rng_state(device)
-    return st
-
-
-def _set_rng_state(st: Dict[str, Any], device: torch.device) -> None:
-    if "torch" in st:
-        torch.set_rng_state(st["torch"].cpu())
-    if device.type == "cuda" and "cuda" in st:
-        torch.cuda.set_rng_state(st["cuda"].cpu(), device)
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """SIGINT/SIGTERM stopped training at a step boundary after ``last.pt`` was saved there (``--resume`` continues)."""
-
-
-class _StopOnSignal:
-    """SIGINT/SIGTERM during training ask the loop to stop at the next step boundary (a second one acts at once).
-
-    Installed only in the main thread of a single process: under torchrun the ranks could see the
-    signal at different steps, so there an interrupted run resumes from its last finished epoch.
-    """
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and threading.current_thread() is threading.main_thread()
-        self.signum: Optional[int] = None
-        self._old: Dict[int, Any] = {}
-
-    def __enter__(self) -> "_StopOnSignal":
-        if self.enabled:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.signum = signum
-        self._restore()
-
-    def _restore(self) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-        self._old = {}
-
-    def __exit__(self, *exc: Any) -> None:
-        self._restore()
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# evaluation: logits here, metrics shared with edge_runtime.evaluate (one definition of top-1, first-1000, per class)
-
-
-@torch.no_grad()
-def predict(model: nn.Module, loader: Iterable[Tuple[torch.Tensor, torch.Tensor]], device: torch.device,
-            amp: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Logits (float32, CPU) and labels for every batch of ``loader``."""
-    model.eval()
-    outs, labels = [], []
-    for x, y in loader:
-        with _autocast(device, amp):
-            out = model(x)
-        outs.append(out.float().cpu())
-        labels.append(y.cpu())
-    return torch.cat(outs), torch.cat(labels)
-
-
-def summarize(logits: torch.Tensor, labels: torch.Tensor, first: int = 1000,
-              class_names: Optional[List[str]] = None) -> Dict[str, Any]:
-    """Loss plus :func:`edge_runtime.evaluate.summarize` (top-1, first 1000, per class, confusion)."""
-    from edge_runtime.evaluate import summarize as metrics
-
-    if not bool(torch.isfinite(logits).all()):
-        raise EdgeRuntimeError("the model's outputs are NaN/inf on %d of %d test images: training diverged; lower --lr "
-                               "(or add warm-up) and start again" % (int((~torch.isfinite(logits)).any(1).sum()),
-                                                                     len(labels)))
-    names = class_names or [str(i) for i in range(logits.shape[1])]
-    out = metrics(logits.numpy(), labels.numpy(), names, first=first)
-    out["loss"] = float(F.cross_entropy(logits, labels))
-    return out
-
-
 def _command_line() -> str:
     prog = "edge-runtime" if Path(sys.argv[0]).name in ("edge-runtime", "__main__.py") else Path(sys.argv[0]).name
     return " ".join([prog] + [shlex.quote(a) for a in sys.argv[1:]])
-
-
-def _write_metrics(rows: List[Dict[str, Any]], path: Path) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=METRIC_FIELDS)
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if r.get(k) is None else (round(r[k], 6) if isinstance(r[k], float) else r[k])) for k in METRIC_FIELDS})
-    write_text_atomic(path, buf.getvalue())
-
-
-def summary_line(rows: List[Dict[str, Any]], epochs: int) -> str:
-    """``top-1 88.48 % at epoch 60/60, best 88.52 % at epoch 55`` from the metrics rows."""
-    ev = [r for r in rows if r.get("test_acc") not in (None, "")]
-    if not ev:
-        return "no evaluated epoch yet (%d/%d trained)" % (len(rows), epochs)
-    last, best = ev[-1], max(ev, key=lambda r: float(r["test_acc"]))
-    text = "top-1 %.2f %% at epoch %d/%d" % (float(last["test_acc"]), int(last["epoch"]), epochs)
-    if best is not last:
-        text += ", best %.2f %% at epoch %d" % (float(best["test_acc"]), int(best["epoch"]))
-    return text
-
-
-def describe_result(out: Path) -> str:
-    """What a finished (or interrupted) run in ``out`` reached, in words, read from its files."""
-    with open(out / "metrics.csv") as fh:
-        rows = list(csv.DictReader(fh))
-    man = mf.read(out / "manifest.json") if (out / "manifest.json").is_file() else {}
-    epochs = int(man.get("training", {}).get("epochs") or len(rows))
-    acc = man.get("accuracy", {})
-    n = acc.get("n")
-    return "%s (PyTorch, %s test images); best.pt is epoch %s -> %s" % (
-        summary_line(rows, epochs), n if n is not None else "?", acc.get("epoch", "-"), out)
 
 
 def _schedule_curve(cfg: TrainConfig) -> Optional[Callable[[float], float]]:
@@ -264,32 +118,6 @@ def _manifest(cfg: TrainConfig, ds: data.CifarData, model: nn.Module, acc: Dict[
         code=mf.code_version(),
         **extra,
     )
-
-
-def _warm_up(model: nn.Module, train_loader: "data.TensorLoader", test_loader: "data.TensorLoader",
-             criterion: nn.Module, device: torch.device, amp: bool, steps: int = 3) -> None:
-    """Run cuDNN's autotuning (and CUDA's lazy initialization) on a throw-away copy of the model.
-
-    On the H200 the first epoch of a MobileNetV2 took 21 s instead of 2 s, most of it choosing kernels
-    (benchmarks/models.md). The tuned choices are cached per shape, so the real run starts fast and
-    a --time-budget measures training. The copy keeps the model's weights, statistics and the RNG untouched.
-    """
-    import copy
-
-    rng = torch.get_rng_state()
-    shadow = copy.deepcopy(model).train()
-    x, y = next(iter(train_loader))
-    for _ in range(steps):
-        with _autocast(device, amp):
-            loss = criterion(shadow(x), y)
-        loss.backward()
-    shadow.eval()
-    with torch.no_grad(), _autocast(device, amp):
-        shadow(next(iter(test_loader))[0])
-    del shadow
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    torch.set_rng_state(rng)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -346,42 +174,9 @@ def _check_out(cfg: TrainConfig, resume: bool) -> Path:
     return out
 
 
-def _setup_teachers(cfg: TrainConfig, ds: data.CifarData, train_split: data.Split, test_split: data.Split,
-                    test_loader: data.TensorLoader, train_loader: data.TensorLoader, device: torch.device,
-                    main: bool, progress: bool, first_exact: bool) -> Tuple[Teachers, Dict[str, Any]]:
-    teachers = Teachers(cfg.teachers or [], ds.class_names, ds.mean, ds.std, device, channels_last=cfg.channels_last)
-    info: Dict[str, Any] = {"teachers": teachers.info, "alpha": cfg.distill_alpha, "temperature": cfg.distill_temperature,
-                            "targets": cfg.distill_targets}
-    if cfg.distill_targets == "cached":
-        tc = time.perf_counter()
-        meta = {"device": str(device), "torch": str(torch.__version__), "teachers": teachers.info}
-        key = target_key(teachers.info, ds.name, "test", test_split.images, ds.mean, ds.std, "image")
-        test_logits, test_file, test_hit = cached_logits(
-            key, cfg.distill_cache, lambda: predict(teachers, test_loader, device, amp=False)[0], meta)
-        ev_t = summarize(test_logits, torch.as_tensor(test_split.labels))
-        key = target_key(teachers.info, ds.name, "train", train_split.images, ds.mean, ds.std, "image+mirror")
-        plain = data.TensorLoader(train_split, 500, ds.mean, ds.std, device, train=False, channels_last=cfg.channels_last)
-        targets, train_file, train_hit = cached_logits(key, cfg.distill_cache,
-                                                       lambda: teachers.cache(plain, progress=progress and main), meta)
-        train_loader.set_targets(targets)
-        info["cache"] = {"train": str(train_file), "test": str(test_file), "reused": bool(train_hit and test_hit)}
-        if main:
-            print("teacher targets: %d images and their mirrors %s %s (%.0f s)" % (
-                len(train_split), "read from" if train_hit else "computed and kept in", train_file,
-                time.perf_counter() - tc), file=sys.stderr, flush=True)
-    else:
-        ev_t = summarize(*predict(teachers, test_loader, device, cfg.amp))
-    info["teachers_test_top1"] = ev_t["top1"]
-    if main:
-        print("distilling from %d teacher(s): test top-1 %.2f %% (first 1000: %s)" % (
-            len(teachers.info), ev_t["top1"], "-" if not first_exact or ev_t["top1_first1000"] is None
-            else "%.2f %%" % ev_t["top1_first1000"]), file=sys.stderr, flush=True)
-    return teachers, info
-
-
 def _setup(cfg: TrainConfig, resume: bool, progress: bool, command: Optional[str]) -> _Run:
     device = select_device(cfg.device)
-    dd = _init_distributed(device)
+    dd = init_distributed(device)
     if dd.world > 1 and cfg.time_budget:
         # ranks would stop at different steps and leave DDP's all-reduce waiting
         raise EdgeRuntimeError("--time-budget is not supported with several processes (WORLD_SIZE=%d); set --epochs "
@@ -419,7 +214,7 @@ def _setup(cfg: TrainConfig, resume: bool, progress: bool, command: Optional[str
     test_loader = data.TensorLoader(test_split, 1000, ds.mean, ds.std, device, train=False, channels_last=cfg.channels_last)
     teachers, distill_info = None, None
     if cfg.teachers:
-        teachers, distill_info = _setup_teachers(cfg, ds, train_split, test_split, test_loader, train_loader, device,
+        teachers, distill_info = setup_teachers(cfg, ds, train_split, test_split, test_loader, train_loader, device,
                                                  dd.main, progress, first_exact)
     optimizer = build_optimizer(cfg, model)
     base_lrs = [g["lr"] for g in optimizer.param_groups]  # before any state is loaded: a restored lr is not a base lr
@@ -455,7 +250,7 @@ def _restore(run: _Run) -> _State:
                                "saved with" % (last, run.cfg.model, run.ds.num_classes, str(exc).splitlines()[0][:160]))
     st = _State(step=int(ck["scheduler"]["step"]), elapsed=float(ck["scheduler"]["elapsed"]), epoch=int(ck["epoch"]),
                 best_acc=float(ck.get("best_acc", -1.0)), rows=list(ck.get("history", [])), partial=ck.get("partial"))
-    _set_rng_state(ck.get("rng", {}), run.device)
+    checkpoint.set_rng_state(ck.get("rng", {}), run.device)
     if run.dd.main:
         where = ("epoch %d, step %d of %d" % (st.epoch + 1, st.partial["batch"], len(run.train_loader))
                  if st.partial else "the end of epoch %d" % st.epoch)
@@ -467,7 +262,7 @@ def _restore(run: _Run) -> _State:
 
 def _payload(run: _State, r: _Run, epoch_done: int, manifest: Dict[str, Any]) -> Dict[str, Any]:
     return {"model": r.model.state_dict(), "optimizer": r.optimizer.state_dict(),
-            "scheduler": {"step": run.step, "elapsed": run.elapsed}, "epoch": epoch_done, "rng": _rng_state(r.device),
+            "scheduler": {"step": run.step, "elapsed": run.elapsed}, "epoch": epoch_done, "rng": checkpoint.rng_state(r.device),
             "config": r.cfg.to_dict(), "manifest": manifest, "history": run.rows, "best_acc": run.best_acc}
 
 
@@ -480,7 +275,7 @@ class _Tally:
     postfix: Dict[str, str] = field(default_factory=dict)   # what the progress bar shows
 
 
-def _train_epoch(r: _Run, st: _State, epoch: int, t_start: float, stopper: _StopOnSignal,
+def _train_epoch(r: _Run, st: _State, epoch: int, t_start: float, stopper: StopOnSignal,
                  on_step: Optional[Callable[[int, int, int], None]]) -> Tuple[_Tally, float, bool, Any]:
     """One epoch of steps (from its saved position when resumed); returns (tally, t0, budget_spent, progress bar)."""
     cfg, model, net, opt, device = r.cfg, r.model, r.net, r.optimizer, r.device
@@ -497,25 +292,22 @@ def _train_epoch(r: _Run, st: _State, epoch: int, t_start: float, stopper: _Stop
     if part is not None and int(part["epoch"]) == epoch:  # mid-epoch resume: the same batches, RNG and tallies
         start = int(part["batch"])
         tally = _Tally(part["loss_sum"].to(device), part["correct"].to(device), int(part["seen"]), float(part["seconds"]))
-        torch.set_rng_state(part["rng"]["torch"].cpu())
-        if device.type == "cuda" and "cuda" in part["rng"]:
-            torch.cuda.set_rng_state(part["rng"]["cuda"].cpu(), device)
+        checkpoint.set_rng_state(part["rng"], device)
         for _ in range(start if cfg.mixup > 0 else 0):
             mix_rng.beta(cfg.mixup, cfg.mixup)
     r.train_loader.set_epoch(epoch, start_batch=start)
     n_batches = len(r.train_loader)
     t0 = time.perf_counter() - tally.seconds
     bar = None
-    it: Iterable = r.train_loader
     if r.progress and r.dd.main:
         from tqdm import tqdm
 
-        bar = tqdm(r.train_loader, total=n_batches, initial=start, desc="epoch %d/%d" % (epoch + 1, cfg.epochs),
-                   leave=True, dynamic_ncols=True, file=sys.stderr)
-        it = bar
+        # updated by hand, not iterated: a tqdm iterator closes itself at the end, before the test accuracy is known
+        bar = tqdm(total=n_batches, initial=start, desc="epoch %d/%d" % (epoch + 1, cfg.epochs), leave=True,
+                   dynamic_ncols=True, file=sys.stderr)
     total_steps = cfg.epochs * n_batches
     warm = cfg.warmup_epochs / cfg.epochs if cfg.epochs else 0.0
-    for bi, batch in enumerate(it, start):
+    for bi, batch in enumerate(r.train_loader, start):
         x, y = batch[0], batch[1]
         if cfg.time_budget and time.perf_counter() - t_start >= cfg.time_budget:
             return tally, t0, True, bar
@@ -547,6 +339,8 @@ def _train_epoch(r: _Run, st: _State, epoch: int, t_start: float, stopper: _Stop
         tally.loss_sum += loss.detach().float() * x.shape[0]
         tally.correct += (out_.detach().argmax(1) == y).sum()
         tally.seen += x.shape[0]
+        if bar is not None:
+            bar.update(1)
         if bar is not None and (bi % 10 == 0 or bi == n_batches - 1):
             dt = time.perf_counter() - t0
             tally.postfix = {"loss": "%.3f" % (tally.loss_sum.item() / tally.seen),
@@ -575,7 +369,7 @@ def _save_partial(r: _Run, st: _State, epoch: int, batch: int, tally: _Tally, se
         payload = _payload(st, r, epoch, man)
         payload["partial"] = {"epoch": epoch, "batch": batch, "loss_sum": tally.loss_sum.detach().cpu(),
                               "correct": tally.correct.detach().cpu(), "seen": tally.seen, "seconds": seconds,
-                              "rng": _rng_state(r.device)}
+                              "rng": checkpoint.rng_state(r.device)}
         checkpoint.save(last, payload)
         print("\ninterrupted in epoch %d/%d after step %d of %d: saved %s there; continue exactly with: edge-runtime "
               "train --out %s --resume" % (epoch + 1, r.cfg.epochs, batch, len(r.train_loader), last,
@@ -646,7 +440,7 @@ def _save_epoch(r: _Run, st: _State, row: Dict[str, Any]) -> None:
         best["sha256"] = sha256_file(r.out / "best.pt")
         write_json_atomic(r.out / "manifest.json", best)
     checkpoint.save(r.out / "last.pt", payload)
-    _write_metrics(st.rows, r.out / "metrics.csv")
+    write_metrics(st.rows, r.out / "metrics.csv")
     plot_curves(st.rows, r.out / "curves.png", "%s on %s: %s" % (cfg.model, cfg.dataset, summary_line(st.rows, cfg.epochs)),
                 epochs=cfg.epochs, schedule=_schedule_curve(cfg), steps_per_epoch=len(r.train_loader))
 
@@ -667,10 +461,14 @@ def fit(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     if r.dd.main:
         r.out.mkdir(parents=True, exist_ok=True)
         save_yaml(r.out / "config.yaml", cfg)
+        if st.epoch < cfg.epochs:
+            print("training %s on %s (%d train / %d test images, %d steps per epoch) -> %s" % (
+                cfg.model, cfg.dataset, r.train_loader.n, r.test_n, len(r.train_loader), r.out), file=sys.stderr,
+                flush=True)
     if r.device.type == "cuda" and st.epoch < cfg.epochs:
-        _warm_up(r.model, r.train_loader, r.test_loader, r.criterion, r.device, cfg.amp)
+        warm_up(r.model, r.train_loader, r.test_loader, r.criterion, r.device, cfg.amp)
     t_start = time.perf_counter() - st.elapsed  # after the warm-up: --time-budget counts training only
-    with _StopOnSignal(enabled=r.dd.world == 1) as stopper:
+    with StopOnSignal(enabled=r.dd.world == 1) as stopper:
         for epoch in range(st.epoch, cfg.epochs):
             tally, t0, spent, bar = _train_epoch(r, st, epoch, t_start, stopper, on_step)
             if spent and tally.seen == 0:  # the budget was already spent (a resumed, finished run): nothing to record

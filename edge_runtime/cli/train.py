@@ -4,12 +4,15 @@ Examples:
   edge-runtime train --model lenet5 --epochs 30 --out runs/lenet5
   edge-runtime train --config train/configs/recipes/mobilenetv2_paper.yaml --out runs/mnv2p
   edge-runtime train --out runs/mnv2p --resume                 # continue an interrupted run exactly
+  edge-runtime train --config runs/mnv2p/config.yaml --init-from runs/mnv2p/last.pt --epochs 60 --out runs/mnv2p-60
+                                                               # train a finished run on, with a new schedule
   edge-runtime train --model mobilenetv2_paper --init-from runs/c100/best.pt --freeze backbone --unfreeze-at 5
   edge-runtime train --model mobilenetv2_paper --teacher big.pt --teacher other.pt --distill-targets cached
   torchrun --nproc_per_node 2 -m edge_runtime train ...          # DistributedDataParallel (gloo on CPU)
 
 Precedence: built-in defaults < --config YAML (same keys as the flags, with underscores) < flags.
 In --out: last.pt, best.pt, metrics.csv, curves.png, config.yaml, manifest.json.
+Ctrl-C (or SIGTERM) stops at the next step and saves last.pt there: --resume continues bit for bit.
 Data: --data-dir, else $EDGE_RUNTIME_DATA, else ~/.cache/edge-runtime/data (official python layout).
 """
 from __future__ import annotations
