@@ -57,9 +57,10 @@ def test_tiny_grid_writes_reports_and_skips_finished_runs(tmp_path, data_dir, ca
     assert "| lenet-sgd |" in md and "63.00" in md and "--epochs 1" in md and "data at hand" in md
     assert "| lenet-adam |" in stdout  # the table is printed at the end
     # progress: position in the grid, and once a run is measured, the time left
-    assert "[1/2] lenet-sgd: training 1 epochs" in stdout and "[2/2] lenet-adam: done, top-1 " in stdout
+    assert "[1/2] lenet-sgd: training 1 epoch ->" in stdout and "[2/2] lenet-adam: done, top-1 " in stdout
     assert "left in the grid" not in stdout.split("[1/2] lenet-sgd: done")[0]  # nothing measured yet: no guess
     assert "[1/2] lenet-sgd: done" in stdout and "about " in stdout.split("[1/2] lenet-sgd: done")[1].splitlines()[0]
+    assert "left in the grid" not in stdout.split("[2/2] lenet-adam: done")[1].splitlines()[0]  # the end: no guess
     best = out / "lenet-sgd" / "best.pt"
     mtime = best.stat().st_mtime_ns
 

@@ -63,9 +63,10 @@ def _duration(seconds: float) -> str:
 def _on_event(kind: str, info: Dict[str, Any]) -> None:
     pos = "[%d/%d]" % (info["index"], info["total"]) if info.get("total") else "[%d]" % info["index"]
     eta = info.get("eta_s")
-    left = "" if eta is None else "; about %s left in the grid" % _duration(eta)
+    left = "" if not eta else "; about %s left in the grid" % _duration(eta)  # None: nothing measured yet; 0: the end
     if kind == "train":
-        print("%s %s: training %d epochs -> %s%s" % (pos, info["label"], info["epochs"], info["out"], left), flush=True)
+        print("%s %s: training %d epoch%s -> %s%s" % (pos, info["label"], info["epochs"], "" if info["epochs"] == 1 else "s",
+                                                     info["out"], left), flush=True)
     elif kind == "resume":
         print("%s %s: resuming after epoch %d of %d -> %s%s" % (pos, info["label"], info["from_epoch"], info["epochs"],
                                                                info["out"], left), flush=True)
