@@ -68,7 +68,8 @@ def runtime(source: str, rate: Any, loop: bool, name: str) -> Any:
 
 
 def _cmd(rest: str) -> str:
-    model = "" if MODEL == DEFAULT_MODEL else "--model %s " % MODEL.relative_to(ROOT)
+    model = "" if MODEL == DEFAULT_MODEL else "--model %s " % (
+        MODEL.relative_to(ROOT) if MODEL.is_relative_to(ROOT) else MODEL)
     return "python benchmarks/runtime_bench.py %s%s" % (model, rest)
 
 
@@ -319,7 +320,8 @@ def cmd_ab(args: argparse.Namespace) -> None:
     Each checkout's own code measures itself (its bench engine --vs-bare, its runtime_bench latency/throughput); the
     results those scripts write land in that checkout's benchmarks/runtime-results/, never in this one."""
     trees = {"before": args.before.resolve(), "after": args.after.resolve()}
-    model = "engines/bundled/mobilenetv2_cifar_x0_5.int8-cpu.onnx"
+    # one model file for both (the before checkout's): the code is compared, not a re-quantized artifact
+    model = str(trees["before"] / "engines" / "bundled" / "mobilenetv2_cifar_x0_5.int8-cpu.onnx")
     res: Dict[str, Any] = {
         "command": "python benchmarks/runtime_bench.py ab --before %s --after %s --rounds %d --frames %d "
                    "--bare-seconds %g" % (args.before, args.after, args.rounds, args.frames, args.bare_seconds),
@@ -372,9 +374,10 @@ def _ab_lines(ab: Dict[str, Any]) -> List[str]:
            "", "Command: `%s`. %d rounds; each round runs every measurement in both checkouts, the order of the "
            "checkouts reversed every other round (before first in round 1). The CPU was shared with a training run "
            "(load average %s at the start, %s at the end), so each figure is the median over the rounds, with every "
-           "round's value beside it. Model: `%s` (what `edge-runtime run` runs), 1 thread." % (
+           "round's value beside it. Model: the before checkout's `%s` for both (the INT8 CPU build `edge-runtime run` "
+           "runs; one file, so only the code differs), 1 thread." % (
                ab["command"], ab["rounds"], " / ".join("%.2f" % x for x in ab["loadavg_start"]),
-               " / ".join("%.2f" % x for x in ab["loadavg_end"]), ab["model"]), "",
+               " / ".join("%.2f" % x for x in ab["loadavg_end"]), Path(ab["model"]).name), "",
            "| measurement | before (median) | after (median) | after - before | before, each round | after, each round |",
            "|---|---|---|---|---|---|"]
     for key, label, unit in (("overhead_ms", "runner overhead vs bare InferenceSession.run (median, ms)", "ms"),
