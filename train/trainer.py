@@ -34,6 +34,7 @@ import torch.distributed as dist
 import torch.nn as nn
 
 from edge_runtime import manifest as mf
+from edge_runtime.cli._common import command_line
 from edge_runtime.errors import EdgeRuntimeError
 from edge_runtime.fsio import sha256_file, write_json_atomic
 
@@ -91,11 +92,6 @@ def build_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer
     if cfg.optimizer == "adadelta":
         return torch.optim.Adadelta(groups, lr=cfg.lr)
     raise EdgeRuntimeError("unknown optimizer %r" % cfg.optimizer)
-
-
-def _command_line() -> str:
-    prog = "edge-runtime" if Path(sys.argv[0]).name in ("edge-runtime", "__main__.py") else Path(sys.argv[0]).name
-    return " ".join([prog] + [shlex.quote(a) for a in sys.argv[1:]])
 
 
 def _schedule_curve(cfg: TrainConfig) -> Optional[Callable[[float], float]]:
@@ -227,7 +223,7 @@ def _setup(cfg: TrainConfig, resume: bool, progress: bool, command: Optional[str
                 model=model, net=net, entry=entry, macs=macs, parent_info=parent_info, train_loader=train_loader,
                 test_loader=test_loader, teachers=teachers, distill_info=distill_info, optimizer=optimizer,
                 base_lrs=base_lrs, criterion=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
-                command=command or _command_line(), progress=progress)
+                command=command or command_line(), progress=progress)
 
 
 def _restore(run: _Run) -> _State:

@@ -109,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
     from train.config import TrainConfig, load_yaml, overlay
     from train.trainer import describe_result, fit
 
+    from ._common import command_line
+
     flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
     if flags.get("model_kwargs"):
         merged: Dict[str, Any] = {}
@@ -136,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_writable(cfg.out, "--out", directory=True)  # before reading data or building the model
     progress = not args.quiet and sys.stderr.isatty()  # not a terminal (a log file): plain lines, no bars
-    summary = fit(cfg, resume=args.resume, progress=progress, command=getattr(args, "_command_line", None))
+    summary = fit(cfg, resume=args.resume, progress=progress, command=command_line(args))
     if summary:
         acc = summary.get("accuracy", {})
         if args.json:
