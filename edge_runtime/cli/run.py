@@ -250,8 +250,13 @@ def run(args: argparse.Namespace) -> int:
     run_cfg = rt.config.run
     outputs = None
     if run_cfg.display or run_cfg.record or run_cfg.snapshots:
-        outputs = FrameOutputs(run_cfg.display, run_cfg.record, run_cfg.snapshots, rt.config.source.rate or 30.0, rt.stop,
-                               regions=rt.region_boxes())
+        try:
+            outputs = FrameOutputs(run_cfg.display, run_cfg.record, run_cfg.snapshots, rt.config.source.rate or 30.0,
+                                   rt.stop, regions=rt.region_boxes())
+        except BaseException:  # e.g. --display without a desktop: the sinks exist, so they end with a STOP
+            restore_signals()
+            rt.close()
+            raise
         rt.observers.append(outputs)
     if not args.quiet:
         print("edge-runtime run: %s on %s (%s), policy %s; Ctrl-C or SIGTERM stops with a final STOP" % (
