@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -309,3 +310,17 @@ def test_a_source_that_does_not_open_leaves_a_stop_in_the_sinks():
             pass
     assert seen and seen[-1].action is Action.STOP and seen[-1].reason is Reason.SOURCE_FAILED
     assert "broken://0" in seen[-1].detail
+
+
+def test_a_refused_display_after_the_sinks_exist_still_ends_them_with_stop(tmp_path, lenet_onnx, capsys):
+    cv2 = pytest.importorskip("cv2")
+    if not re.search(r"GUI:\s*NONE", cv2.getBuildInformation()):
+        pytest.skip("this OpenCV has a GUI: --display would open a window")
+    from edge_runtime.cli import main
+
+    cfg = _write_config(tmp_path)
+    rc = main(["run", "synthetic://?rate=100&frames=5", "--model", str(lenet_onnx), "--config", str(cfg), "--display",
+               "--quiet"])
+    assert rc == 2 and "--display needs a desktop" in capsys.readouterr().err
+    ev = _events(tmp_path / "events.jsonl")
+    assert ev and ev[-1]["action"] == "STOP" and ev[-1]["reason"] == "shutdown"
