@@ -108,8 +108,15 @@ def make(dataset: str, per_class: int = 100, seed: int = 0, data_dir: Optional[o
 
 
 def resolve(path: Optional[PathLike], manifest: Dict[str, Any]) -> Path:
-    """A calibration .npz for this model: ``path`` itself, or the set for its dataset in a folder (default calib/)."""
-    p = Path(path) if path is not None else DEFAULT_DIR
+    """A calibration .npz for this model: ``path`` itself, or the set for its dataset in a folder. Default: the sets
+    edge-runtime comes with (calib/ of the checkout or the installed package, :mod:`edge_runtime.resources`), the same
+    from any working directory; ./calib only where neither has one."""
+    if path is None:
+        from . import resources
+
+        p = resources.folder("calib") or DEFAULT_DIR
+    else:
+        p = Path(path)
     if p.is_dir():
         ds = manifest["dataset"]["name"]
         found = sorted(p.glob("%s-train-*.npz" % ds))

@@ -6,7 +6,12 @@ Targets:
             Q/DQ pair (as NVIDIA's own Q/DQ exporters do; every TensorRT >= 8.5 parses it), bias not
             quantized, Softmax and the model output left in float.
   cpu       what ONNX Runtime's CPU kernels run fastest: QDQ with uint8 (asymmetric) activations and int8
-            symmetric per-channel weights; ORT fuses it into QLinearConv/QGemm.
+            symmetric per-channel weights; ORT fuses it into QLinearConv/QGemm. Weights use 7 bits
+            ([-64, 64], ``reduce_range``): on x86 CPUs without VNNI, ORT's fused u8s8 kernels add pairs of
+            uint8 x int8 products in int16 (vpmaddubsw), which saturates with full 8-bit weights (the bundled
+            build lost 3 points of top-1 on an AVX2 CPU that way); 7-bit weights cannot overflow it, so one
+            file gives the same answers with and without VNNI (ONNX Runtime's quantize_static docs recommend
+            ``reduce_range=True`` for CPUs without VNNI).
   fp16      FP16 weights and compute, float32 input and output (TensorRT 11 has no FP16 builder flag).
 
 Calibration images come from a calibration set (``calib/``, :mod:`edge_runtime.calib`) through the
@@ -28,7 +33,6 @@ from . import calib as calibmod
 from . import manifest as mf
 from . import onnxutil
 from .errors import EdgeRuntimeError
-from . import resources
 from .fsio import PathLike, check_writable, sha256_file
 from .progress import Progress
 
@@ -36,6 +40,11 @@ TARGETS = ("tensorrt", "cpu", "fp16")
 METHODS = ("minmax", "entropy", "percentile")
 DEFAULT_METHOD = {"tensorrt": "percentile", "cpu": "minmax"}
 SUFFIX = {"tensorrt": ".int8-tensorrt.onnx", "cpu": ".int8-cpu.onnx", "fp16": ".fp16.onnx"}
+#: the int8 weight range with and without ``reduce_range`` (onnxruntime.quantization.quant_utils.get_qmin_qmax_for_qType)
+WEIGHT_RANGE = {False: [-127, 127], True: [-64, 64]}
+REDUCE_RANGE_WHY = ("7-bit weights: ONNX Runtime's u8s8 kernels on x86 CPUs without VNNI (AVX2/AVX-512 without VNNI) sum "
+                    "pairs of uint8 x int8 products in int16 (vpmaddubsw), which saturates with 8-bit weights; "
+                    "quantize_static's docs recommend reduce_range=True there; correct with and without VNNI")
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,9 @@ def _int8(src: Path, dst: Path, target: str, method: str, cs: calibmod.CalibSet,
     else:
         act, wt = QuantType.QUInt8, QuantType.QInt8
         extra = {"ActivationSymmetric": False, "WeightSymmetric": True}
+    # cpu: 7-bit weights, so that the u8s8 int16 pair sums of non-VNNI x86 kernels cannot saturate (module docstring);
+    # tensorrt: full 8 bits (TensorRT accumulates in int32 on the device; on CPU that file is only a reference)
+    reduce_range = target == "cpu"
     if method == "percentile":
         extra["CalibPercentile"] = 99.999
     n_cal = len(cs) if limit is None else min(limit, len(cs))
@@ -111,7 +123,7 @@ def _int8(src: Path, dst: Path, target: str, method: str, cs: calibmod.CalibSet,
         with bar, contextlib.redirect_stdout(io.StringIO()):  # the calibrators print progress to stdout
             quant_pre_process(str(work), str(prep), skip_symbolic_shape=True)
             quantize_static(str(prep), str(tmp_out), reader, quant_format=QuantFormat.QDQ, op_types_to_quantize=ops,
-                            per_channel=True, reduce_range=False, activation_type=act, weight_type=wt,
+                            per_channel=True, reduce_range=reduce_range, activation_type=act, weight_type=wt,
                             calibrate_method=calib_method, extra_options=extra)
         q = onnx.load(str(tmp_out))
     if batch is not None and work != src:
@@ -122,7 +134,9 @@ def _int8(src: Path, dst: Path, target: str, method: str, cs: calibmod.CalibSet,
         "activations": {"type": "int8" if target == "tensorrt" else "uint8", "symmetric": target == "tensorrt",
                         "granularity": "per-tensor"},
         "weights": {"type": "int8", "symmetric": True, "granularity": "per-channel", "axis": 0,
-                    "stored": "float with Q/DQ pair" if target == "tensorrt" else "int8 with DequantizeLinear"},
+                    "stored": "float with Q/DQ pair" if target == "tensorrt" else "int8 with DequantizeLinear",
+                    "range": WEIGHT_RANGE[reduce_range], "reduce_range": reduce_range,
+                    "why": REDUCE_RANGE_WHY if reduce_range else "TensorRT accumulates int8 products in int32"},
         "bias_quantized": target != "tensorrt", "float_ops": ["Softmax"] + (["graph output"] if target == "tensorrt" else []),
         "extra_options": {k: v for k, v in extra.items()},
         "calibration": {"path": str(cs.path), "sha256": cs.meta["sha256"], "images": n_cal, "dataset": cs.meta["dataset"],
@@ -248,9 +262,7 @@ def quantize(onnx_path: PathLike, target: str, method: Optional[str] = None, cal
         check_writable(p, "--out")
     cs = None
     if target != "fp16":
-        if calib is None:
-            calib = resources.folder("calib") or calibmod.DEFAULT_DIR
-        cs = calibmod.load(calibmod.resolve(calib, man), man)
+        cs = calibmod.load(calibmod.resolve(calib, man), man)  # None: the bundled sets, from any working directory
     split = None
     if evaluate:  # before the work: a missing dataset is found now, not after the calibration
         from .cifar import load_split

@@ -86,3 +86,92 @@ def test_quantize_bad_inputs(tmp_path: Path, lenet_onnx: Path, trt_q, fixture_da
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "cifar100 with 100 classes" in err[0] and "already exists" in err[1]
     assert not (tmp_path / "y.onnx").exists()
+
+
+def _saturation_fixture(path: Path, like: Path) -> np.ndarray:
+    """A one-Conv classifier (3x32x32 -> 10 logits) whose decision hangs on large int8 products summed in pairs, and
+    test inputs for it; returns the inputs (preprocessing: pixel / 255, so they are fed as they are).
+
+    Class 0 weighs every pixel by 1, class 1 every other pixel by 1 plus a bias: in float, class 0 wins on images
+    brighter than half. On x86 CPUs without VNNI, ONNX Runtime's u8s8 kernels add adjacent uint8 x int8 products in
+    int16 (vpmaddubsw): with 8-bit weights (127) two bright pixels (> 129) overflow it and saturate, so class 0's
+    logit is cut and most bright images become class 1; 7-bit weights (64) cannot overflow it."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edge_runtime import onnxutil
+
+    w = np.full((10, 3, 32, 32), 0.01, np.float32)
+    b = np.full(10, -1000.0, np.float32)
+    w[0], b[0] = 1.0, 0.0
+    w[1], b[1] = 0.0, 768.0
+    w[1, :, :, 0::2] = 1.0
+    g = helper.make_graph([helper.make_node("Conv", ["input", "w", "b"], ["c"]), helper.make_node("Flatten", ["c"], ["logits"])],
+                          "saturation", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 32, 32])],
+                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])],
+                          [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    man = mf.for_artifact(like)
+    man["preprocess"].update(mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0], scale=1 / 255)
+    man["model"] = dict(man["model"], name="saturation")
+    onnxutil.save(model, path, man)
+    rng = np.random.default_rng(0)
+    return (rng.uniform(0.25, 1.0, (200, 1, 1, 1)) * rng.uniform(0.9, 1.0, (200, 3, 32, 32))).astype(np.float32)
+
+
+def test_cpu_target_holds_fp32_decisions_where_int8_pairs_saturate(tmp_path: Path, lenet_onnx: Path,
+                                                                    calib_set: Path) -> None:
+    """The CPU build gives FP32's answers on any x86 CPU, VNNI or not (the bundled 8-bit build lost 3 points of top-1
+    on an AVX2 CPU, benchmarks/doctor-cpu/). With 8-bit weights this fixture keeps ~38 % of FP32's answers on an AVX2
+    CPU without VNNI (benchmarks/int8-cpu-vnni/README.md); on a VNNI CPU it passes either way."""
+    from edge_runtime.backends.onnxrt import OnnxRuntimeRunner
+
+    src = tmp_path / "saturation.onnx"
+    x = _saturation_fixture(src, lenet_onnx)
+    q = quantize(src, "cpu", None, calib_set, out=tmp_path / "saturation.int8-cpu.onnx", evaluate=False, progress=False)
+    assert q.manifest["quantization"]["weights"]["reduce_range"] is True
+    assert q.manifest["quantization"]["weights"]["range"] == [-64, 64]
+    with OnnxRuntimeRunner(src) as r32, OnnxRuntimeRunner(q.path) as r8:  # the runner's ORT_ENABLE_ALL, fused kernels
+        ref = np.concatenate([r32.infer(x[i:i + 1]) for i in range(len(x))]).argmax(1)
+        got = np.concatenate([r8.infer(x[i:i + 1]) for i in range(len(x))]).argmax(1)
+    assert 0.2 < np.mean(ref == 0) < 0.8, "the fixture must have both answers in float"
+    assert np.mean(got == ref) * 100 >= 99.0, "INT8 CPU build: %.1f %% of FP32's top-1 answers" % (np.mean(got == ref) * 100)
+
+
+def test_tensorrt_target_keeps_8bit_weights(trt_q) -> None:  # type: ignore[no-untyped-def]
+    """TensorRT accumulates int8 products in int32: its layout keeps the full 8-bit weight range."""
+    w = trt_q.manifest["quantization"]["weights"]
+    assert w["reduce_range"] is False and w["range"] == [-127, 127]
+
+
+def test_build_engine_finds_bundled_calibration_from_any_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   lenet_onnx: Path) -> None:
+    """build-engine --calibrator entropy without --calib reads the committed calib/ set (edge_runtime.resources), as
+    quantize does, from a working directory that has no calib/ (with the TensorRT double: no TensorRT here)."""
+    from edge_runtime import resources
+    from edge_runtime.engine import build as B
+    from edge_runtime.engine import cuda as C
+    from edge_runtime.engine import trt as T
+
+    from .trt_double import FakeCudart, fake_tensorrt
+
+    bundled = resources.folder("calib")
+    if bundled is None or not list(bundled.glob("cifar10-train-*.npz")):
+        pytest.skip("this checkout has no committed calib/ set")
+    rt = FakeCudart(12)
+    trt = fake_tensorrt("10.3.0", dynamic=True, cuda=rt)
+    monkeypatch.setattr(T, "import_tensorrt", lambda: trt)
+    monkeypatch.setattr(C, "_factory", lambda: C.Cuda(rt=rt, major=12))
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert main(["build-engine", str(lenet_onnx), "--precision", "int8", "--calibrator", "entropy", "--out", "eng"]) == 0
+    (engine,) = sorted((work / "eng").glob("*.engine"))
+    cal = mf.for_artifact(engine)["engine"]["calibration"]
+    assert Path(cal["path"]).resolve() == sorted(bundled.glob("cifar10-train-*.npz"))[-1].resolve()
+    assert not (work / "calib").exists()
+    # the --backend onnxruntime path (quantize --target cpu) from the same directory, without test data
+    assert main(["build-engine", str(lenet_onnx), "--precision", "int8", "--backend", "onnxruntime", "--out", "cpu"]) == 0
+    m = mf.for_artifact(work / "cpu" / "lenet5.int8-cpu.onnx")
+    assert Path(m["quantization"]["calibration"]["path"]).resolve().parent == bundled.resolve()

@@ -3,8 +3,9 @@
   --precision fp32|fp16|int8
       fp16: the FP16 builder flag on TensorRT <= 10; on TensorRT 11 pass the FP16 ONNX (quantize --target fp16)
       int8: from the Q/DQ ONNX (quantize --target tensorrt; explicit quantization), or, on TensorRT <= 10,
-            --calibrator entropy with the FP32 ONNX and a calibration set (--calib, default calib/); the
-            calibration cache lands in calib/cache/, keyed to the ONNX sha256 and the TensorRT version
+            --calibrator entropy with the FP32 ONNX and a calibration set (--calib; default: the bundled
+            calib/ sets, found from any working directory); the calibration cache lands in <--out>/calib-cache/,
+            keyed to the ONNX sha256 and the TensorRT version
             (the CPU-layout .int8-cpu.onnx is refused before TensorRT is imported, naming the command that makes
             the TensorRT layout)
   --batch N  for a dynamic-batch ONNX: optimization profile min 1, opt N, max N (default: opt 1, max --max-batch)
@@ -36,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", type=Path, help=".onnx written by edge-runtime export or quantize")
     p.add_argument("--precision", choices=["fp32", "fp16", "int8"], required=True)
     p.add_argument("--calibrator", choices=["entropy"], default=None, help="implicit INT8 calibration (TensorRT <= 10)")
-    p.add_argument("--calib", type=Path, default=None, help="calibration set .npz or folder (default calib/)")
+    p.add_argument("--calib", type=Path, default=None, help="calibration set .npz or folder (default: the bundled calib/ sets)")
     p.add_argument("--workspace", type=flag_type(int, lo=1), default=None, metavar="MB", help="builder workspace limit in MiB")
     p.add_argument("--timing-cache", type=Path, default=None, help="timing cache file to reuse and update")
     p.add_argument("--dla-core", type=flag_type(int, lo=0), default=None, help="build for this DLA core (GPU fallback on)")

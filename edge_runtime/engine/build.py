@@ -169,6 +169,11 @@ def build_engine(onnx_path: PathLike, precision: str = "fp16", calibrator: Optio
     check_source(src, man, precision, calibrator)
     first = onnxutil.input_shape(s["model"])[1][0]
     profile = batch_profile(first, batch, max_batch)
+    cs = None
+    if calibrator == "entropy":  # the calibration set too (default: the bundled calib/, from any working directory)
+        from .. import calib as calibmod
+
+        cs = calibmod.load(calibmod.resolve(calib, man), man)
     trt = trtmod.import_tensorrt()  # then fails in one line where TensorRT is missing
     gpu, cc = trtmod.device_identity()
     ver = str(trt.__version__)
@@ -184,10 +189,7 @@ def build_engine(onnx_path: PathLike, precision: str = "fp16", calibrator: Optio
     calib_bs = int(first) if isinstance(first, int) else 32
     batches = None
     calib_info: Optional[Dict[str, Any]] = None
-    if calibrator == "entropy":
-        from .. import calib as calibmod
-
-        cs = calibmod.load(calibmod.resolve(calib, man), man)
+    if cs is not None:
         src_sha = sha256_file(src)
         # beside the engine, never relative to the working directory
         opts.calib_cache_path = out / "calib-cache" / ("%s.trt%s.%s.calib" % (man["model"]["name"], ver, src_sha[:16]))
