@@ -67,13 +67,16 @@ def write_metrics(rows: List[Dict[str, Any]], path: Path) -> None:
     write_text_atomic(path, buf.getvalue())
 
 
-def summary_line(rows: List[Dict[str, Any]], epochs: int) -> str:
-    """``top-1 88.48 % at epoch 60/60, best 88.52 % at epoch 55`` from the metrics rows."""
+def summary_line(rows: List[Dict[str, Any]], epochs: int, time_budget: Optional[float] = None) -> str:
+    """``top-1 88.48 % at epoch 60/60, best 88.52 % at epoch 55`` from the metrics rows.
+
+    With a time budget the planned epochs are only an upper bound: ``at epoch 60 (330 s budget)``."""
     ev = [r for r in rows if r.get("test_acc") not in (None, "")]
+    of = " (%.0f s budget)" % time_budget if time_budget else "/%d" % epochs
     if not ev:
-        return "no evaluated epoch yet (%d/%d trained)" % (len(rows), epochs)
+        return "no evaluated epoch yet (%d%s trained)" % (len(rows), of)
     last, best = ev[-1], max(ev, key=lambda r: float(r["test_acc"]))
-    text = "top-1 %.2f %% at epoch %d/%d" % (float(last["test_acc"]), int(last["epoch"]), epochs)
+    text = "top-1 %.2f %% at epoch %d%s" % (float(last["test_acc"]), int(last["epoch"]), of)
     if best is not last:
         text += ", best %.2f %% at epoch %d" % (float(best["test_acc"]), int(best["epoch"]))
     return text
@@ -85,9 +88,14 @@ def describe_result(out: Path) -> str:
         rows = list(csv.DictReader(fh))
     man = mf.read(out / "manifest.json") if (out / "manifest.json").is_file() else {}
     epochs = int(man.get("training", {}).get("epochs") or len(rows))
+    budget = None
+    if (out / "config.yaml").is_file():
+        from .config import load_yaml
+
+        budget = load_yaml(out / "config.yaml").get("time_budget")
     acc = man.get("accuracy", {})
     n = acc.get("n")
     return "%s (PyTorch, %s test images); best.pt is epoch %s -> %s" % (
-        summary_line(rows, epochs), n if n is not None else "?", acc.get("epoch", "-"), out)
+        summary_line(rows, epochs, budget), n if n is not None else "?", acc.get("epoch", "-"), out)
 
 

@@ -35,13 +35,13 @@ def plot_curves(rows: Sequence[Dict[str, Any]], path: PathLike, title: str, epoc
                 schedule: Optional[Callable[[float], float]] = None, steps_per_epoch: int = 0) -> Path:
     """Loss, top-1 and learning rate per epoch (as Ultralytics' results.png), readable for 1 to 1000 epochs.
 
-    Every recorded epoch is a marker (up to 60 epochs; beyond, a line), so a 1-epoch run shows its
+    Every recorded epoch is a marker (up to 30 epochs; beyond, a line), so a 1-epoch run shows its
     points; each legend entry carries the series' last value (no labels to collide in the plot).
     ``schedule(x)`` draws the planned learning rate over the whole run (x in epochs, 0 to ``epochs``)
     under the recorded values, which are the rates of each epoch's last step (drawn at that step).
     """
     n = len(rows)
-    mk = dict(marker="o", markersize=4 if n <= 60 else 0)
+    mk = dict(marker="o", markersize=4 if n <= 30 else 0)
     fig = new_figure((13, 3.8))
     ax_loss, ax_acc, ax_lr = fig.subplots(1, 3)
     last_epoch = max([int(r["epoch"]) for r in rows] + [int(epochs or 1)])
@@ -55,7 +55,7 @@ def plot_curves(rows: Sequence[Dict[str, Any]], path: PathLike, title: str, epoc
             ax.set_xticks(range(0 if x0 < 0.5 else 1, last_epoch + 1))
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8, loc="upper right" if ylabel == "learning rate" else "best")
+            ax.legend(fontsize=8)
 
     for key, label, color in (("train_loss", "train", "C0"), ("test_loss", "test", "C1")):
         xs, ys = _points(rows, key)
@@ -75,7 +75,8 @@ def plot_curves(rows: Sequence[Dict[str, Any]], path: PathLike, title: str, epoc
     if xs:
         shift = 1.0 / steps_per_epoch if steps_per_epoch else 0.0
         ax_lr.plot([x - shift for x in xs], ys, color="C3", ls="none" if schedule is not None else "-",
-                   label="last step of each epoch (last %.3g)" % ys[-1], **mk)
+                   label="last step of each epoch (last %.3g)" % ys[-1], marker="o",
+                   markersize=4 if n <= 30 else (2 if schedule is not None else 0))
     ax_lr.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
     finish(ax_lr, "learning rate", 0)
     fig.suptitle(title, fontsize=10)

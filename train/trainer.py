@@ -437,8 +437,10 @@ def _save_epoch(r: _Run, st: _State, row: Dict[str, Any]) -> None:
         write_json_atomic(r.out / "manifest.json", best)
     checkpoint.save(r.out / "last.pt", payload)
     write_metrics(st.rows, r.out / "metrics.csv")
-    plot_curves(st.rows, r.out / "curves.png", "%s on %s: %s" % (cfg.model, cfg.dataset, summary_line(st.rows, cfg.epochs)),
-                epochs=cfg.epochs, schedule=_schedule_curve(cfg), steps_per_epoch=len(r.train_loader))
+    plot_curves(st.rows, r.out / "curves.png", "%s on %s: %s" % (cfg.model, cfg.dataset,
+                                                                  summary_line(st.rows, cfg.epochs, cfg.time_budget)),
+                epochs=None if cfg.time_budget else cfg.epochs, schedule=_schedule_curve(cfg),
+                steps_per_epoch=len(r.train_loader))
 
 
 def fit(cfg: TrainConfig, resume: bool = False, progress: bool = True,
@@ -487,3 +489,23 @@ def fit(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     if r.dd.main and (r.out / "manifest.json").is_file():
         return mf.read(r.out / "manifest.json")
     return {}
+
+
+def replot(out: Path) -> Path:
+    """Redraw ``out/curves.png`` from the run's ``metrics.csv`` and ``config.yaml`` (older runs, new plot)."""
+    import csv
+    import dataclasses
+
+    from .config import load_yaml, overlay
+
+    out = Path(out)
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    cfg = overlay(TrainConfig(), {k: v for k, v in load_yaml(out / "config.yaml").items() if k in known},
+                  str(out / "config.yaml"))
+    with open(out / "metrics.csv") as fh:
+        rows = [{k: (None if v == "" else (int(v) if k == "epoch" else float(v))) for k, v in r.items()}
+                for r in csv.DictReader(fh)]
+    n_train = cfg.subset or (len(cfg.classes) * 5000 if cfg.classes else 50000)
+    title = "%s on %s: %s" % (cfg.model, cfg.dataset, summary_line(rows, cfg.epochs, cfg.time_budget))
+    return plot_curves(rows, out / "curves.png", title, epochs=None if cfg.time_budget else cfg.epochs,
+                       schedule=_schedule_curve(cfg), steps_per_epoch=n_train // cfg.batch_size)
