@@ -2,7 +2,8 @@
 
   --target tensorrt  Q/DQ, signed int8 symmetric (zero points 0), weights per-channel (axis 0), activations
                      per-tensor, output in float: what TensorRT builds as an explicitly quantized engine
-  --target cpu       Q/DQ, uint8 activations + int8 per-channel weights: fastest on ONNX Runtime's CPU kernels
+  --target cpu       Q/DQ, uint8 activations + int8 per-channel weights: fastest on ONNX Runtime's CPU kernels;
+                     7-bit weights (reduce_range), so x86 CPUs without VNNI do not saturate
   --target fp16      FP16 weights and compute, float32 input/output (for TensorRT 11, which has no FP16 flag)
 
 Calibration (INT8): --calib is a set made by `edge-runtime calib make` (or a folder holding one;

@@ -17,7 +17,7 @@ sends UDP datagrams to 127.0.0.1:5005. Each run prints where its outputs go when
 
 Defaults: --config deploy/configs/vehicle.yaml, and the bundled MobileNetV2 x0.5 in the build for the
 backend: ONNX Runtime (CPU, the default) runs engines/bundled/mobilenetv2_cifar_x0_5.int8-cpu.onnx
-(INT8, 88.30 % CIFAR-10 test top-1; 88.55 % in FP32, slower on a CPU; both accuracies measured with ONNX
+(INT8, 88.43 % CIFAR-10 test top-1; 88.55 % in FP32, slower on a CPU; both accuracies measured with ONNX
 Runtime and recorded in the INT8 file's manifest, the speeds in benchmarks/runtime.md),
 --backend tensorrt builds an FP16 engine from engines/bundled/mobilenetv2_cifar_x0_5.onnx (FP32),
 --backend torch loads engines/checkpoints/mobilenetv2_cifar_x0_5.pt. The backend follows the artifact
