@@ -271,3 +271,35 @@ def test_progress_bar_shows_the_test_accuracy_of_each_evaluated_epoch(cifar10_di
     final = [l for l in err.replace("\r", "\n").splitlines() if l.startswith("epoch 2/2")][-1]
     assert "test=%.2f%%" % float(rows[1]["test_acc"]) in final, final
     assert not [l for l in err.replace("\r", "\n").splitlines() if l.startswith("epoch 1/2") and "test=" in l]
+
+
+def test_code_version_is_none_outside_a_git_checkout(tmp_path):
+    """An installed copy (no .git beside the package) records no commit, even inside another repository's tree."""
+    import shutil
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    shutil.copytree(root / "edge_runtime", tmp_path / "site" / "edge_runtime",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)  # an enclosing repository must not be taken
+    subprocess.run(["git", "-C", str(tmp_path), "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q",
+                    "--allow-empty", "-m", "enclosing"], check=True)
+    code = "import json; from edge_runtime import manifest; print(json.dumps(manifest.code_version()))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), env=dict(os.environ, PYTHONPATH=str(tmp_path / "site")),
+                         stdout=subprocess.PIPE, universal_newlines=True, check=True).stdout
+    got = json.loads(out)
+    assert got["commit"] is None and got["dirty"] is None and got["version"]
+
+
+def test_summary_line_and_curves_for_one_epoch_and_a_time_budget(tmp_path):
+    from train.evaluation import summary_line
+    from train.plots import plot_curves
+
+    rows = [{"epoch": 1, "train_loss": 2.0, "train_acc": 20.0, "test_loss": 1.9, "test_acc": 25.5,
+             "test_acc_first1000": None, "lr": 0.01}]
+    assert summary_line(rows, 1) == "top-1 25.50 % at epoch 1/1"
+    rows.append(dict(rows[0], epoch=2, test_acc=24.0))
+    assert summary_line(rows, 400, time_budget=330) == "top-1 24.00 % at epoch 2 (330 s budget), best 25.50 % at epoch 1"
+    assert summary_line([dict(rows[0], test_acc=None)], 3) == "no evaluated epoch yet (1/3 trained)"
+    png = plot_curves(rows[:1], tmp_path / "c.png", "one epoch", epochs=1, schedule=lambda e: 0.1 * (1 - e))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10000
