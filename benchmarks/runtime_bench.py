@@ -360,6 +360,18 @@ def _accuracy(model: str) -> Dict[str, Any]:
             "fp32_onnx": (acc.get("fp32_onnx") or {}).get("top1")}
 
 
+def _rebuilt_note(lat8: Optional[Dict[str, Any]]) -> List[str]:
+    """A line when the INT8 file's manifest is newer than its latency results (the build was re-made since)."""
+    man = json.loads((ROOT / "engines" / "bundled" / "mobilenetv2_cifar_x0_5.int8-cpu.onnx.json").read_text())
+    when = (lat8 or {}).get("machine", {}).get("when")
+    if lat8 is None or not when or str(man.get("created", "")) <= str(when):
+        return []
+    return ["**The INT8 build was re-made (its manifest: %s) after its loop figures below were measured (%s)**: its "
+            "accuracy above is the new file's, its latency and throughput are the earlier build's; re-run `latency`, "
+            "`throughput` and `paced` with `--model engines/bundled/mobilenetv2_cifar_x0_5.int8-cpu.onnx` to refresh "
+            "them." % (man.get("created"), when)]
+
+
 def _pct_list(xs: Sequence[float]) -> str:
     return ", ".join("%.0f %%" % (100 * x) for x in xs)
 
@@ -438,7 +450,7 @@ def cmd_report(args: argparse.Namespace) -> None:
            "the same images, recorded as `fp32_onnx` in the INT8 manifest; its own manifest quotes %.2f %%, measured "
            "with PyTorch on the checkpoint it was exported from; TensorRT's default source, `--model` on a CPU)." % (
                a8["top1"], a8["n"], a8["by"], a8["fp32_onnx"], a32["top1"]),
-           "No TensorRT figure: TensorRT cannot run here.", "",
+           "No TensorRT figure: TensorRT cannot run here."] + _rebuilt_note(lat8) + ["",
            "Machine: %s, %s cores (a VM), Python %s, numpy %s, onnxruntime %s, OpenCV %s. Load average (1/5/15 min) at "
            "the FP32 latency run %s, INT8 latency run %s, FP32 throughput run %s, INT8 throughput run %s%s." % (
                m["cpu"], m["cores"], m["python"], m["numpy"], m["onnxruntime"], m["opencv"], _loads(lat), _loads(lat8),

@@ -69,9 +69,9 @@ from . import signals
 from ..overlay import FrameOutputs  # noqa: F401 - the overlay lives in the library; kept importable from here
 
 #: the default artifact per backend, as (resources kind, file name) (measured in benchmarks/runtime.md and
-#: benchmarks/quantization.md): on a CPU the INT8 build made for it (0.25 points below FP32 on ONNX Runtime,
-#: capture->decision p99 2.67 ms against 3.11 ms for FP32 on the 2-core test machine, runtime-results/latency*.json); TensorRT builds its own FP16 engine from the FP32
-#: ONNX; PyTorch needs the checkpoint (a checkout only). Bundled files resolve through edge_runtime.resources, so
+#: benchmarks/quantization.md): on a CPU the INT8 build made for it (0.12 points below FP32 on ONNX Runtime,
+#: capture->decision p99 2.67 ms against 3.11 ms for FP32 on the 2-core test machine, runtime-results/latency*.json,
+#: before the INT8 build's re-quantization); TensorRT builds its own FP16 engine from the FP32 ONNX; PyTorch needs the checkpoint (a checkout only). Bundled files resolve through edge_runtime.resources, so
 #: the defaults are the same from any working directory and from an installed wheel.
 DEFAULT_MODELS = {"onnxruntime": ("bundled", "mobilenetv2_cifar_x0_5.int8-cpu.onnx"),
                   "tensorrt": ("bundled", "mobilenetv2_cifar_x0_5.onnx"),
