@@ -65,9 +65,10 @@ class SourceGroup:
         for s in self.sources:
             s.close()
 
-    def read(self, timeout: float) -> List[Tuple[int, Frame]]:
+    def read(self, timeout: float, window_s: float = 0.0) -> List[Tuple[int, Frame]]:
         """``[(camera index, frame), ...]`` for every camera with a new frame; [] after ``timeout`` with none, or
-        when every source has finished (then :attr:`finished`)."""
+        when every source has finished (then :attr:`finished`). ``window_s``: once one camera has a frame, wait up to
+        this long for the cameras still without one (that have not finished), so they join the same batch."""
         if len(self.sources) == 1:
             f = self.sources[0].read(timeout)
             return [] if f is None else [(0, f)]
@@ -76,12 +77,29 @@ class SourceGroup:
             self._wake.clear()  # before polling: a frame published after the poll sets it again
             out = [(i, f) for i, f in enumerate(s.poll() for s in self.sources) if f is not None]
             if out or self.finished:
-                return out
+                break
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.timeouts += 1
                 return []
             self._wake.wait(remaining)
+        if out and window_s > 0 and len(out) < len(self.sources):
+            t_stop = time.monotonic() + window_s
+            have = {i for i, _ in out}
+            missing = [i for i, s in enumerate(self.sources) if i not in have and not s.finished]
+            while missing:
+                self._wake.clear()
+                for i in list(missing):
+                    f = self.sources[i].poll()
+                    if f is not None:
+                        out.append((i, f))
+                        missing.remove(i)
+                left = t_stop - time.monotonic()
+                if not missing or left <= 0:
+                    break
+                self._wake.wait(left)
+            out.sort(key=lambda x: x[0])
+        return out
 
     @property
     def finished(self) -> bool:

@@ -190,6 +190,9 @@ class RunConfig:
     record: Optional[str] = None
     snapshots: Optional[str] = None
     report: bool = True
+    #: several cameras: after the first new frame of a step, wait up to this long for the other cameras' next frames
+    #: so they share the step's one inference (0: take what is there; unsynchronized cameras then mostly alternate)
+    batch_window_ms: float = _opt(0.0, lo=0, hi=1000)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -360,6 +360,7 @@ class Runtime:
         grp, pols, m, clock, run = self.sources, self.policies, self.metrics, self._clock, self.config.run
         several = len(grp) > 1
         sizes = [len(c) for c in self.croppers]
+        window = run.batch_window_ms / 1e3  # several cameras: wait this long for the others to join a step's batch
         t_end = None if run.duration_s is None else clock() + run.duration_s
         yield self._locked(lambda: pols.tick_all(clock()))  # STOP (startup) until the first valid frame
         while self.final is None:
@@ -368,7 +369,7 @@ class Runtime:
                     (t_end is not None and clock() >= t_end):
                 yield self._finish(Reason.SHUTDOWN, self._stop_detail if self._stop.is_set() else "run limit reached")
                 return
-            got = grp.read(pols.poll_interval_s)
+            got = grp.read(pols.poll_interval_s, window)
             t_read = clock()
             if not got:
                 if grp.finished:

@@ -192,3 +192,26 @@ def test_bench_e2e_with_two_cameras_and_regions(tmp_path, lenet_onnx, capsys):
     d = json.loads((tmp_path / "bench-e2e.json").read_text())["details"]
     assert set(d["cameras"]) == {"front", "rear"} and d["regions"]["front"] == ["path", "left", "right", "far"]
     assert 4 <= d["mean_batch"] <= 8 and d["steps"] > 10 and d["cpu_ms_per_step"] > 0
+
+
+def test_batch_window_waits_for_the_other_cameras_but_not_for_a_finished_one():
+    import threading
+
+    a, b = PushSource("push://a"), PushSource("push://b")
+    g = SourceGroup([a, b]).open()
+    a.push(road())
+    threading.Timer(0.05, lambda: b.push(road())).start()
+    t0 = time.monotonic()
+    assert [i for i, _ in g.read(1.0, window_s=0.5)] == [0, 1] and 0.04 <= time.monotonic() - t0 < 0.5
+    a.push(road())
+    threading.Timer(0.05, lambda: b.push(road())).start()
+    assert [i for i, _ in g.read(1.0)] == [0]  # no window: what is there
+    time.sleep(0.1)
+    b.end()
+    g.read(0.0)
+    a.push(road())
+    t0 = time.monotonic()
+    assert [i for i, _ in g.read(1.0, window_s=0.5)] == [0] and time.monotonic() - t0 < 0.2
+    g.close()
+    cfg = config(TWO, run={"batch_window_ms": 12})
+    assert cfg.run.batch_window_ms == 12.0
