@@ -125,7 +125,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _main(argv: List[str]) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a usage error (one line already written), --help or --version: main() returns codes
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     if args.command != "run":  # only the robot's loop needs them; other commands keep Python's defaults
         signals.restore()
     if not getattr(args, "verbose", False):
