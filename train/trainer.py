@@ -226,18 +226,32 @@ def _setup(cfg: TrainConfig, resume: bool, progress: bool, command: Optional[str
                 command=command or command_line(), progress=progress)
 
 
-def _restore(run: _Run) -> _State:
-    last = run.out / "last.pt"
+def _resume_plan(cfg: TrainConfig) -> Optional[Dict[str, Any]]:
+    """Checked before any setup (data, teachers): another length is refused; returns None when there is work
+    to do, else the finished run's manifest (nothing to resume)."""
+    out = _check_out(cfg, True)
+    last = out / "last.pt"
     ck = checkpoint.load(last)
-    saved_epochs = int(ck.get("config", {}).get("epochs", run.cfg.epochs))
-    if saved_epochs != run.cfg.epochs:
-        done = int(ck["epoch"]) >= saved_epochs
+    saved_epochs = int(ck.get("config", {}).get("epochs", cfg.epochs))
+    done = int(ck["epoch"]) >= saved_epochs and not ck.get("partial")
+    if saved_epochs != cfg.epochs:
         raise EdgeRuntimeError(
             "--resume continues %s exactly to its own length (%d epochs%s); --epochs %d would change its schedule. To "
             "train on from its weights with a new %d-epoch schedule: edge-runtime train --config %s --init-from %s "
-            "--epochs %d --out %s-%dep" % (run.out, saved_epochs, ", finished" if done else ", %d done" % int(ck["epoch"]),
-                                           run.cfg.epochs, run.cfg.epochs, run.out / "config.yaml", last, run.cfg.epochs,
-                                           run.out, run.cfg.epochs))
+            "--epochs %d --out %s-%dep" % (out, saved_epochs, ", finished" if done else ", %d done" % int(ck["epoch"]),
+                                           cfg.epochs, cfg.epochs, out / "config.yaml", last, cfg.epochs, out, cfg.epochs))
+    budget_spent = bool(cfg.time_budget and float(ck["scheduler"]["elapsed"]) >= cfg.time_budget)
+    if done or budget_spent:
+        print("%s finished its %s earlier: nothing to resume" % (
+            out, "%.0f s budget" % cfg.time_budget if budget_spent else "%d epochs" % cfg.epochs), file=sys.stderr,
+            flush=True)
+        return mf.read(out / "manifest.json") if (out / "manifest.json").is_file() else {}
+    return None
+
+
+def _restore(run: _Run) -> _State:
+    last = run.out / "last.pt"
+    ck = checkpoint.load(last)
     try:
         run.model.load_state_dict(ck["model"])
         run.optimizer.load_state_dict(ck["optimizer"])
@@ -250,9 +264,7 @@ def _restore(run: _Run) -> _State:
     if run.dd.main:
         where = ("epoch %d, step %d of %d" % (st.epoch + 1, st.partial["batch"], len(run.train_loader))
                  if st.partial else "the end of epoch %d" % st.epoch)
-        print("resuming %s from %s" % (run.out, where) if st.epoch < run.cfg.epochs or st.partial else
-              "%s finished its %d epochs earlier: nothing to resume" % (run.out, run.cfg.epochs), file=sys.stderr,
-              flush=True)
+        print("resuming %s from %s" % (run.out, where), file=sys.stderr, flush=True)
     return st
 
 
@@ -454,6 +466,10 @@ def fit(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     saved there (raises :class:`TrainingInterrupted`); ``resume=True`` continues from it exactly.
     """
     cfg.validate()
+    if resume:
+        finished = _resume_plan(cfg)
+        if finished is not None:
+            return finished
     r = _setup(cfg, resume, progress, command)
     st = _restore(r) if resume else _State()
     if r.dd.main:
