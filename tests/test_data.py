@@ -131,3 +131,12 @@ def test_real_cifar10_is_complete(real_data):
     assert d.train.labels[:10].tolist() == [6, 9, 9, 4, 1, 1, 2, 7, 8, 3]
     # per-channel train mean as measured on this copy (shared/data README: 125.272, 122.934, 113.862)
     assert np.allclose(np.array(d.mean) * 255, [125.272, 122.934, 113.862], atol=0.01)
+
+
+def test_one_cifar_layout_table():
+    """train.data reads the layout (folders, files, counts, archive) from edge_runtime.cifar: one table, not two."""
+    from edge_runtime import cifar
+    from train import data
+
+    assert data._LAYOUT is cifar.LAYOUT and data.DATASETS == cifar.DATASETS
+    assert all({"url", "md5", "counts", "folder", "train", "test"} <= set(v) for v in cifar.LAYOUT.values())
