@@ -56,7 +56,7 @@ GRID_KEYS = ("name", "defaults", "runs", "grid")
 ROW_KEYS = ("label", "paper_top1", "config")        # row keys besides TrainConfig's
 FORBIDDEN = ("out",)                                 # the grid decides each run's folder
 #: config keys that may differ between a saved run and the grid without refusing to reuse it
-MACHINE_KEYS = ("out", "device", "data_dir", "download", "compile")
+MACHINE_KEYS = ("out", "device", "data_dir", "download", "compile", "distill_cache")
 DONE_FORMAT = "edge-runtime.experiment-run/1"
 RESULTS_FORMAT = "edge-runtime.experiment-results/1"
 
