@@ -83,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     require_train_extras()
     from pathlib import Path
 
-    from train.experiments import load_grid, render_markdown, run_grid
+    from train.experiment_report import render_markdown
+    from train.experiments import load_grid, run_grid
 
     grid = load_grid(args.grid, epochs=args.epochs, subset=args.subset, data_dir=args.data_dir, device=args.device)
     out = args.out or _default_out(grid.name, args)
