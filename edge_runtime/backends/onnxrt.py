@@ -17,6 +17,10 @@ def session(model: Union[str, Path, bytes], threads: Optional[int] = None) -> An
         raise EdgeRuntimeError("this needs onnxruntime, which is not installed; run: pip install onnxruntime") from None
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # x86 without VNNI: u8s8 products with 8-bit weights are computed as u8u8 instead of saturating in int16 (ORT
+    # #12088). Our own CPU builds have 7-bit weights and do not need it; 8-bit ones (the TensorRT layout, other
+    # tools' files) do: benchmarks/int8-cpu-vnni/x64quantprecision.json (no measurable cost for the 7-bit build)
+    so.add_session_config_entry("session.x64quantprecision", "1")
     so.log_severity_level = 3
     if threads:
         so.intra_op_num_threads = int(threads)
