@@ -461,7 +461,8 @@ def main() -> None:
     s.add_argument("--min-size", type=int, default=96, help="object side in pixels, smallest (default 96)")
     s.add_argument("--max-size", type=int, default=144, help="object side in pixels, largest (default 144)")
     s.add_argument("--uncertain-below", type=float, default=None,
-                   help="set policy.uncertain_below (the uncertainty gate) in both configs")
+                   help="set policy.uncertain_below (the uncertainty gate) in both configs; 0 disables it (default: "
+                        "as each config says)")
     b = sub.add_parser("batch-ratio", help="per-image cost at batch N vs 1 through the runner, interleaved rounds")
     b.add_argument("--model", type=Path, default=DYN)
     b.add_argument("--batches", type=lambda t: [int(x) for x in t.split(",")], default=[1, 8])
