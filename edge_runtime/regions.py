@@ -35,7 +35,7 @@ from .policy import Action, Decision, Policy, Reason
 from .preprocess import Preprocessor, _check_frame, _geometry, _normalize
 
 __all__ = ["Region", "Grid", "Rect", "WHOLE", "expand", "pixel_boxes", "RegionCropper", "RegionPolicies", "Camera",
-           "region_policy_config", "check_rule_names"]
+           "region_policy_config", "check_rule_names", "regions_as_list"]
 
 
 def _meta(lo: Optional[float] = None, hi: Optional[float] = None, lo_open: bool = False) -> Dict[str, Any]:
@@ -118,6 +118,23 @@ def _grid_cells(g: Grid, prefix: str, rules: Optional[Tuple[str, ...]], default:
         for j in range(g.cols):
             x, y = j * sw * (1 - g.overlap), i * sh * (1 - g.overlap)
             out.append(Rect("%sr%dc%d" % (prefix, i, j), x, y, min(sw, 1.0 - x), min(sh, 1.0 - y), rules, default))
+    return out
+
+
+def regions_as_list(data: Any) -> Any:
+    """YAML data with ``regions: {grid: {...}}`` (a single grid written as a mapping, as in the issue's spelling) turned
+    into the list form ``regions: [{grid: {...}}]``, at the top level and in every ``sources`` entry; else unchanged."""
+    if not isinstance(data, Mapping):
+        return data
+
+    def fix(d: Any) -> Any:
+        if isinstance(d, Mapping) and isinstance(d.get("regions"), Mapping):
+            return dict(d, regions=[dict(d["regions"])])
+        return d
+
+    out = fix(data)
+    if isinstance(out.get("sources"), list):
+        out = dict(out, sources=[fix(c) for c in out["sources"]])
     return out
 
 

@@ -187,3 +187,11 @@ def test_predict_regions_one_line_per_region_with_its_rules(tmp_path, lenet_onnx
     assert {r["rule"] for r in rows[1:]} <= {"animals_slow", None}  # the sides apply only the rule they name
     rc, out, err = run_cli(["predict", img, "--regions", "--model", lenet_onnx], capsys)  # vehicle.yaml: none
     assert rc == 2 and "--regions: " in err and "has no regions:" in err and "Traceback" not in err
+
+
+def test_a_single_grid_may_be_written_as_a_mapping():
+    cfg = config({"grid": {"rows": 2, "cols": 3, "overlap": 0.1}, "rules": ["animals_slow"]})
+    assert [r.name for r in expand(cfg.regions)][:2] == ["r0c0", "r0c1"] and len(expand(cfg.regions)) == 6
+    two = parse_config({"policy": {"rules": RULES}, "sources": [
+        {"name": "a", "uri": "csi://0", "regions": {"grid": {"rows": 1, "cols": 2}}}]})
+    assert len(expand(two.sources[0].regions)) == 2
