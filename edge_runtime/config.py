@@ -37,7 +37,7 @@ from .fsio import PathLike, write_text_atomic
 from .policy import Action
 from .policy_config import DebounceConfig, LatchConfig, PolicyConfig, Rule, TimeoutsConfig
 from .schema import ConfigError, opt
-from .regions import Region, check_rule_names, expand
+from .regions import Region, check_rule_names, expand, regions_as_list
 
 __all__ = [
     "Action", "ConfigError", "SourceConfig", "CameraConfig", "ModelConfig", "Rule", "DebounceConfig", "LatchConfig",
@@ -371,7 +371,7 @@ def parse_config(data: Any, origin: str = "config") -> RuntimeConfig:
     if data is None:
         raise EdgeRuntimeError("%s: the config is empty; it needs at least a policy section with rules" % origin)
     try:
-        cfg = _Parser().dataclass(RuntimeConfig, data, "")
+        cfg = _Parser().dataclass(RuntimeConfig, regions_as_list(data), "")
     except EdgeRuntimeError as exc:
         raise EdgeRuntimeError("%s: %s" % (origin, exc))
     return dataclasses.replace(cfg, origin=origin)
