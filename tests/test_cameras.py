@@ -140,7 +140,7 @@ def test_a_stalled_camera_stops_the_output_with_its_name_while_the_other_goes_on
             time.sleep(0.01)
         assert stopped is not None and stopped.reason is Reason.SOURCE_TIMEOUT and stopped.camera == "rear"
         assert stopped.detail.startswith("camera rear: no fresh frame for")
-        assert 0.12 <= time.monotonic() - t0 <= 1.0
+        assert 0.12 <= time.monotonic() - t0 <= 2.0  # source_timeout_ms 150 + a poll; generous for a loaded CPU
         front_parts = [p for p in stopped.regions if p.camera == "front"]
         assert front_parts and all(p.action is Action.GO and not p.failsafe for p in front_parts)  # still deciding
         rear.push(road())  # the rear camera is back (a reconnect): the output releases

@@ -195,3 +195,24 @@ def test_a_single_grid_may_be_written_as_a_mapping():
     two = parse_config({"policy": {"rules": RULES}, "sources": [
         {"name": "a", "uri": "csi://0", "regions": {"grid": {"rows": 1, "cols": 2}}}]})
     assert len(expand(two.sources[0].regions)) == 2
+
+
+def test_overlay_draws_each_region_in_its_own_actions_colour(tmp_path):
+    pytest.importorskip("cv2")
+    from edge_runtime.overlay import COLORS, FrameOutputs
+    from edge_runtime.policy import Decision
+    from edge_runtime.sources import Frame
+
+    rects = expand(config([PATH, LEFT]).regions)
+    parts = (Decision(Action.STOP, Reason.RULE, 0.0, 1, region="path"), Decision(Action.GO, Reason.DEFAULT, 0.0, 1,
+                                                                                 region="left"))
+    d = Decision(Action.STOP, Reason.RULE, 0.0, 1, changed=True, region="path", regions=parts)
+    out = FrameOutputs(False, str(tmp_path / "o.mp4"), str(tmp_path / "snaps"), 30.0, regions={None: rects})
+    img = np.zeros((360, 640, 3), np.uint8)
+    drawn = out.overlay(img, d)
+    x0, y0 = int(round(PATH["x"] * 640)), int(round(PATH["y"] * 360))
+    assert tuple(drawn[y0 + 40, x0]) == COLORS["STOP"]  # the path's left edge, below the banner
+    assert tuple(drawn[300, 159]) == COLORS["GO"]  # the left region's right edge (x 0.25 of 640, minus 1)
+    out(Frame(image=img, t_capture=0.0, index=0), d)
+    out.close()
+    assert (tmp_path / "o.mp4").stat().st_size > 0 and len(list((tmp_path / "snaps").glob("*.jpg"))) == 1
