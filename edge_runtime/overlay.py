@@ -21,7 +21,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 
 from .errors import EdgeRuntimeError
 
-__all__ = ["FrameOutputs", "COLORS", "draw_decision", "draw_regions"]
+__all__ = ["FrameOutputs", "COLORS", "draw_decision", "draw_regions", "record_path"]
 
 #: BGR colour per action
 COLORS = {"STOP": (0, 0, 255), "SLOW": (0, 165, 255), "GO": (0, 190, 0)}
@@ -81,6 +81,15 @@ def draw_decision(img: Any, d: Any, fps: float = 0.0, rects: Sequence[Any] = (),
     return out
 
 
+def record_path(record: str, camera: Optional[str]) -> str:
+    """The video ``--record`` writes for ``camera``: ``record`` itself for the single source (None), else
+    ``out.mp4`` -> ``out.<camera>.mp4`` (one per camera in a run with several; checked by ``run`` before it starts)."""
+    if camera is None:
+        return record
+    p = Path(record)
+    return str(p.with_name("%s.%s%s" % (p.stem, camera, p.suffix)))
+
+
 class FrameOutputs:
     """The optional per-frame outputs of a run: overlay window, recording, STOP snapshots. A frame observer
     (``Runtime.observers``): called with each decided frame and the decision.
@@ -120,10 +129,7 @@ class FrameOutputs:
 
     def _path(self, camera: Optional[str]) -> str:
         assert self.record is not None
-        if not self.several or camera is None:
-            return self.record
-        p = Path(self.record)
-        return str(p.with_name("%s.%s%s" % (p.stem, camera, p.suffix)))
+        return record_path(self.record, camera if self.several else None)
 
     def __call__(self, frame: Any, d: Any) -> None:
         cam = getattr(frame, "camera", None)

@@ -251,7 +251,7 @@ def test_models_latency_interleaves_rounds_and_prints_the_machine(capsys):
         meds = r["cpu_latency_round_medians_ms"]
         assert len(meds) == 3 and r["cpu_latency_ms"] == pytest.approx(float(np.median(meds)), abs=1e-3)
     rc, out, err = run_cli(["models", "--latency", "--rounds", "0"], capsys)
-    assert rc == 2 and "--rounds must be >= 1" in err and err.count("\n") == 1
+    assert rc == 2 and "argument --rounds: expected an integer >= 1, got 0" in err and err.count("\n") == 1
 
 
 def test_interleaved_reverses_the_order_every_other_round():

@@ -74,6 +74,8 @@ CONFIGS = {
     "evil.yaml": "policy: !!python/object/apply:os.system ['echo pwned >> afile']\n",
     "empty.yaml": "",
     "c100.yaml": "policy:\n  rules:\n    - {action: STOP, classes: [fine_03]}\n",
+    "cams.yaml": POLICY + SINKS + "sources:\n  - {name: front, uri: clip.mp4}\n  - {name: rear, uri: imgs}\n"
+                 "run: {record: out.mp4}\n",
 }
 
 
@@ -98,7 +100,7 @@ class Row:
     skip: str = ""
 
 
-def rows_from(group: str, *rows: Tuple[Any, ...], **common: Any) -> List[Row]:
+def rows_from(group: str, *rows: Union[Tuple[Any, ...], Row], **common: Any) -> List[Row]:
     return [Row(group, *r, **common) if not isinstance(r, Row) else r for r in rows]
 
 
@@ -171,6 +173,16 @@ def check_writable_on(name: str, directory: bool) -> Callable[[Path], Any]:
         from edge_runtime.fsio import check_writable
 
         return check_writable(ws / name, "--out", directory=directory)
+    return call
+
+
+def tune_out_config_onto(name: str, text: str) -> Callable[[Path], Any]:
+    """tune's --out-config check on ``name`` holding ``text`` (base config c.yaml, scenario sc.json, no --force)."""
+    def call(ws: Path) -> Any:
+        from edge_runtime.cli.tune import check_out_config
+
+        (ws / name).write_text(text)
+        check_out_config(ws / name, [ws / "c.yaml", ws / "sc.json"], force=False)
     return call
 
 
@@ -252,6 +264,94 @@ ROWS += rows_from(  # the model disagrees with its manifest or --labels: refused
      "the model's input is 1x3x64x64; its manifest expects float32 (N, 3, 32, 32)"),
 )
 
+SC = ("sc.json",)
+ROWS += rows_from(  # numeric flags of score, tune, scenario, calibrate, doctor, eda, predict, models, experiment: the
+    "refused-at-start",  # flag's own rule (config.flag_type), argparse's one line naming the flag, before any work
+    ("score-threads-negative", ("score",) + SC + ("--threads", "-1"), 2,
+     "argument --threads: expected an integer >= 0, got -1"),
+    ("score-grace-negative", ("score",) + SC + ("--grace", "-1"), 2,
+     "argument --grace: expected a number >= 0, got -1.0"),
+    ("score-grace-nan", ("score",) + SC + ("--grace", "nan"), 2, "argument --grace: expected a number >= 0, got nan"),
+    ("tune-threads-negative", ("tune",) + SC + ("--threads", "-1"), 2, "argument --threads: expected an integer >= 0"),
+    ("tune-gate-above-1", ("tune",) + SC + ("--gate", "0.2,1.5"), 2,
+     "argument --gate: expected a number in [0, 1], got 1.5 (in '0.2,1.5')"),
+    ("tune-gate-nan", ("tune",) + SC + ("--gate", "nan"), 2, "argument --gate: expected a number in [0, 1], got nan"),
+    ("tune-threshold-above-1", ("tune",) + SC + ("--thresholds", "animals=0.5,2"), 2,
+     "argument --thresholds: expected a number in [0, 1], got 2.0 (in '0.5,2')"),
+    ("tune-thresholds-without-values", ("tune",) + SC + ("--thresholds", "animals"), 2,
+     "argument --thresholds: expected RULE=V1,V2,..."),
+    ("tune-thresholds-unknown-rule", ("tune",) + SC + ("--config", "c.yaml", "--thresholds", "nosuch=0.5"), 2,
+     "--thresholds nosuch=...: c.yaml has no rule named 'nosuch'; its rules: animals"),
+    ("tune-kn-k-above-n", ("tune",) + SC + ("--kn", "1/1,3/2"), 2,
+     "argument --kn: expected K/N,... with integers 1 <= K <= N (e.g. 2/3), got '3/2'"),
+    ("tune-release-m-zero", ("tune",) + SC + ("--release-m", "0"), 2,
+     "argument --release-m: expected an integer >= 1, got 0"),
+    ("tune-min-hold-negative", ("tune",) + SC + ("--min-hold-ms", "0,-5"), 2,
+     "argument --min-hold-ms: expected a number >= 0, got -5.0"),
+    ("tune-max-configs-zero", ("tune",) + SC + ("--max-configs", "0"), 2,
+     "argument --max-configs: expected an integer >= 1"),
+    ("tune-seed-negative", ("tune",) + SC + ("--seed", "-1"), 2, "argument --seed: expected an integer >= 0, got -1"),
+    ("tune-max-reaction-negative", ("tune",) + SC + ("--max-reaction-frames", "-1"), 2,
+     "argument --max-reaction-frames: expected a number >= 0"),
+    ("tune-max-false-stop-above-1", ("tune",) + SC + ("--max-false-stop", "1.5"), 2,
+     "argument --max-false-stop: expected a number in [0, 1], got 1.5"),
+    ("tune-max-go-in-stop-negative", ("tune",) + SC + ("--max-go-in-stop", "-0.1"), 2,
+     "argument --max-go-in-stop: expected a number in [0, 1], got -0.1"),
+    ("tune-grace-inf", ("tune",) + SC + ("--grace", "inf"), 2, "argument --grace: expected a number >= 0, got inf"),
+    ("scenario-seed-negative", ("scenario", "new.mp4", "--seed", "-1"), 2, "argument --seed: expected an integer >= 0"),
+    ("scenario-duration-zero", ("scenario", "new.mp4", "--seed", "1", "--duration", "0"), 2,
+     "argument --duration: expected a number > 0, got 0.0"),
+    ("scenario-duration-nan", ("scenario", "new.mp4", "--seed", "1", "--duration", "nan"), 2,
+     "argument --duration: expected a number > 0, got nan"),
+    ("scenario-fps-negative", ("scenario", "new.mp4", "--seed", "1", "--fps", "-30"), 2,
+     "argument --fps: expected a number > 0, got -30.0"),
+    ("scenario-size-portrait", ("scenario", "new.mp4", "--seed", "1", "--size", "10x100"), 2,
+     "argument --size: expected a landscape WxH at least 32 pixels high"),
+    ("scenario-images-reversed", ("scenario", "new.mp4", "--seed", "1", "--images", "5-2"), 2,
+     "argument --images: expected FIRST-LAST, two integers with 0 <= FIRST <= LAST <= 999"),
+    ("scenario-images-past-999", ("scenario", "new.mp4", "--seed", "1", "--images", "0-1000"), 2,
+     "argument --images: expected FIRST-LAST"),
+    ("scenario-hold-reversed", ("scenario", "new.mp4", "--seed", "1", "--hold", "2-1"), 2,
+     "argument --hold: expected MIN-MAX seconds (or one number), 0 < MIN <= MAX, got '2-1'"),
+    ("scenario-unknown-share-1", ("scenario", "new.mp4", "--seed", "1", "--unknown-share", "1"), 2,
+     "argument --unknown-share: expected a number in [0, 1), got '1'"),
+    ("scenario-unknown-share-negative", ("scenario", "new.mp4", "--seed", "1", "--unknown-share", "-0.1"), 2,
+     "argument --unknown-share: expected a number in [0, 1), got '-0.1'"),
+    ("calibrate-threads-negative", ("calibrate", "model.onnx", "--threads", "-1"), 2,
+     "argument --threads: expected an integer >= 0, got -1", ("model.onnx",)),
+    ("calibrate-slice-too-small", ("calibrate", "model.onnx", "--slice", "10:20"), 2,
+     "argument --slice: expected START:END train images, 0 <= START, at least 100 images", ("model.onnx",)),
+    ("calibrate-slice-not-a-range", ("calibrate", "model.onnx", "--slice", "abc"), 2,
+     "argument --slice: expected START:END",
+     ("model.onnx",)),
+    ("doctor-bench-seconds-zero", ("doctor", "--bench-seconds", "0"), 2,
+     "argument --bench-seconds: expected a number > 0"),
+    ("doctor-bench-seconds-nan", ("doctor", "--bench-seconds", "nan"), 2,
+     "argument --bench-seconds: expected a number > 0, got nan"),
+    ("doctor-images-zero", ("doctor", "--images", "0"), 2, "argument --images: expected an integer >= 1, got 0"),
+    ("eda-tsne-samples-too-few", ("eda", "--dataset", "cifar10", "--tsne-samples", "4"), 2,
+     "argument --tsne-samples: expected an integer >= 5, got 4"),
+    ("eda-pca-samples-negative", ("eda", "--dataset", "cifar10", "--pca-samples", "-1"), 2,
+     "argument --pca-samples: expected an integer >= 3, got -1"),
+    ("eda-seed-negative", ("eda", "--dataset", "cifar10", "--seed", "-1"), 2,
+     "argument --seed: expected an integer >= 0"),
+    ("predict-topk-negative", ("predict", "imgs", "--topk", "-1"), 2,
+     "argument --topk: expected an integer >= 1, got -1"),
+    ("models-rounds-zero", ("models", "--latency", "--rounds", "0"), 2,
+     "argument --rounds: expected an integer >= 1, got 0"),
+    ("models-seconds-zero", ("models", "--latency", "--seconds", "0"), 2, "argument --seconds: expected a number > 0"),
+    ("models-seconds-nan", ("models", "--latency", "--seconds", "nan"), 2,
+     "argument --seconds: expected a number > 0, got nan"),
+    ("models-threads-negative", ("models", "--latency", "--threads", "-1"), 2,
+     "argument --threads: expected an integer >= 0, got -1"),
+    ("models-num-classes-zero", ("models", "--num-classes", "0"), 2,
+     "argument --num-classes: expected an integer >= 2"),
+    ("experiment-epochs-zero", ("experiment", "grid.yaml", "--epochs", "0"), 2,
+     "argument --epochs: expected an integer >= 1, got 0"),
+    ("experiment-subset-negative", ("experiment", "grid.yaml", "--subset", "-5"), 2,
+     "argument --subset: expected an integer >= 1, got -5"),
+)
+
 ROWS += rows_from(
     "traceback->line",
     ("run-pt-manifest-100-weights-10", R + ("--model", "{m100w10}", "--config", "c100.yaml"), 2,
@@ -282,6 +382,23 @@ ROWS += rows_from(
         "--record ro/r.mp4: cannot write in ro", skip="root writes anywhere" if IS_ROOT else ""),
     ("api-check-writable-folder-is-a-file", check_writable_on("afile", True), 2,
      "exists and is not a folder", ("afile",)),
+    ("run-record-per-camera-under-a-file", ("run", "clip.mp4", "imgs", "--max-frames", "3", "--quiet", "--record",
+                                            "afile/r.mp4"), 2, "--record afile/r.cam0.mp4: cannot be created"),
+    ("score-out-under-a-file", ("score",) + SC + ("--out", "afile/s"), 2,
+     "--out afile/s: cannot be created: afile is a file"),
+    ("tune-out-under-a-file", ("tune",) + SC + ("--out", "afile/t"), 2,
+     "--out afile/t: cannot be created: afile is a file"),
+    ("tune-out-config-under-a-file", ("tune",) + SC + ("--out-config", "afile/t.yaml"), 2,
+     "--out-config afile/t.yaml: cannot be created: afile is a file"),
+    ("scenario-out-under-a-file", ("scenario", "afile/x.mp4", "--seed", "1"), 2,
+     "OUT afile/x.mp4: cannot be created: afile is a file"),
+    ("calibrate-out-under-a-file", ("calibrate", "model.onnx", "--out", "afile/c"), 2,
+     "--out afile/c: cannot be created: afile is a file", ("model.onnx",)),
+    ("doctor-out-is-a-file", ("doctor", "--out", "afile", "--no-tests"), 2, "--out afile: exists and is not a folder",
+     ("afile",)),
+    ("eda-out-is-a-file", ("eda", "--dataset", "cifar10", "--out", "afile"), 2,
+     "--out afile: exists and is not a folder",
+     ("afile",)),
 )
 
 ROWS += rows_from(
@@ -310,6 +427,44 @@ ROWS += rows_from(
     ("api-jsonl-sink-onto-an-onnx", jsonl_sink_on("model.onnx"), 2, "is not an edge-runtime event log", ("model.onnx",)),
     ("quantize-out-is-the-input", ("quantize", "onnx-copy", "--target", "cpu", "--out", "onnx-copy"), 2,
      "is the input file", ("onnx-copy",)),
+    # several cameras record one video each (out.mp4 -> out.<camera>.mp4): each is checked as the single one is
+    ("record-per-camera-onto-an-existing-file", ("run", "clip.mp4", "imgs", "--max-frames", "3", "--quiet", "--record",
+                                                 "out.mp4"), 2,
+     "--record out.mp4: out.cam1.mp4 (camera cam1's recording) exists (21 bytes); pass --force", ("out.cam1.mp4",)),
+    ("record-per-named-camera-onto-an-existing-file",
+     ("run", "front=clip.mp4", "rear=imgs", "--max-frames", "3", "--quiet", "--record", "out.mp4"), 2,
+     "--record out.mp4: out.front.mp4 (camera front's recording) exists", ("out.front.mp4",)),
+    ("record-from-the-config-per-camera-onto-an-existing-file", ("run", "--config", "cams.yaml", "--max-frames", "3"),
+     2,
+     "cams.yaml: run.record out.mp4: out.front.mp4 (camera front's recording) exists", ("out.front.mp4",)),
+    ("record-per-camera-onto-another-cameras-source-with-force",
+     ("run", "imgs", "rec.cam0.mp4", "--max-frames", "3", "--quiet", "--record", "rec.mp4", "--force"), 2,
+     "--record rec.mp4: rec.cam0.mp4 (camera cam0's recording) is the SOURCE of camera cam1 itself", ("rec.cam0.mp4",)),
+    ("record-per-camera-onto-its-own-source-with-force",
+     ("run", "rec.cam0.mp4", "imgs", "--max-frames", "3", "--quiet", "--record", "rec.mp4", "--force"), 2,
+     "is the SOURCE of camera cam0 itself", ("rec.cam0.mp4",)),
+    ("record-one-named-camera-onto-an-existing-file",
+     ("run", "front=clip.mp4", "--max-frames", "3", "--quiet", "--record", "existing.mp4"), 2,
+     "--record existing.mp4: exists (21 bytes); pass --force", ("existing.mp4",)),
+    ("snapshots-into-the-second-cameras-source-folder",
+     ("run", "clip.mp4", "imgs", "--max-frames", "3", "--quiet", "--snapshots", "imgs", "--force"), 2,
+     "--snapshots imgs: is the SOURCE of camera cam1 itself", ("imgs",)),
+    ("tune-out-config-onto-the-base-config-with-force",
+     ("tune",) + SC + ("--config", "c.yaml", "--out-config", "c.yaml", "--force"), 2,
+     "--out-config c.yaml: is an input of this run (c.yaml)", ("c.yaml", "sc.json")),
+    ("tune-out-config-onto-the-scenario-with-force", ("tune",) + SC + ("--out-config", "sc.json", "--force"), 2,
+     "--out-config sc.json: is an input of this run", ("sc.json",)),
+    ("tune-out-config-onto-a-file-tune-did-not-write", ("tune",) + SC + ("--out-config", "notes.txt"), 2,
+     "--out-config notes.txt: exists and was not written by tune (16 bytes); pass --force", ("notes.txt",)),
+    ("api-tune-out-config-replaces-its-own-earlier-output",
+     tune_out_config_onto("tuned.yaml", "# Tuned by: edge-runtime tune sc.json\npolicy: {}\n"), 0, ""),
+    ("api-tune-out-config-not-its-own", tune_out_config_onto("mine.yaml", "# my config\npolicy: {}\n"), 2,
+     "mine.yaml: exists and was not written by tune"),
+    ("scenario-onto-an-existing-video", ("scenario", "existing.mp4", "--seed", "1"), 2,
+     "existing.mp4 exists; pass --force to replace it", ("existing.mp4",)),
+    ("scenario-beside-an-existing-json", ("scenario", "sc.mp4", "--seed", "1"), 2,
+     "sc.json exists; pass --force to replace it",
+     ("sc.json",)),
 )
 
 ROWS += rows_from(
@@ -342,6 +497,9 @@ ROWS += rows_from(
     Row("runs-fail-safe", "R", R, 0, "30 frames", ("clip.mp4",), ("startup", "shutdown"), "runs/vehicle/events.jsonl"),
     Row("runs-fail-safe", "rate-zero-same-as-config-rate-zero", R + ("--rate", "0", "--config", "c.yaml"), 0, "30 frames",
         reasons=("startup", "shutdown")),
+    Row("runs-fail-safe", "record-per-camera-with-force-leaves-the-sources",
+        ("run", "clip.mp4", "imgs", "--max-frames", "6", "--quiet", "--record", "out.mp4", "--force"), 0, "6 frames",
+        ("clip.mp4", "imgs")),
     Row("runs-fail-safe", "config-rate-zero", ("run", "clip.mp4", "--max-frames", "30", "--quiet", "--config", "rate0.yaml"),
         0, "30 frames", reasons=("startup", "shutdown")),
     ("inference-raises", run_faulty("raise"), 0, "", (), ("startup", "inference_error", "end_of_stream")),
@@ -434,6 +592,9 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     (tmp_path / "evil.pt").write_bytes(pickle.dumps(_Evil(), protocol=2))
     (tmp_path / "trunc.onnx").write_bytes(BUNDLED_ONNX.read_bytes()[:5000])
     (tmp_path / "existing.mp4").write_bytes(b"someone else's video!")
+    for name in ("out.cam1.mp4", "out.front.mp4", "rec.cam0.mp4"):  # a camera's recording would have these names
+        (tmp_path / name).write_bytes(b"someone else's video!")
+    shutil.copyfile(CLIP.with_suffix(".json"), tmp_path / "sc.json")  # the demo clip's scenario (score, tune)
     (tmp_path / "notes.txt").write_text("seq,action\n1,GO\n")
     shutil.copyfile(BUNDLED_ONNX, tmp_path / "model.onnx")
     shutil.copyfile(BUNDLED_ONNX, tmp_path / "onnx-copy")

@@ -16,22 +16,45 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..config import flag_type
 from ._common import command_line
+
+
+def _slice_spec(s: str) -> str:
+    """START:END (either may be left out) with 0 <= START < END, END - START >= 100; END is checked against the
+    split's size once it is loaded (edge_runtime.calibration)."""
+    a, _, b = s.partition(":")
+    try:
+        lo, hi = int(a or 0), (int(b) if b else None)
+    except ValueError:
+        lo, hi = -1, None
+    if ":" not in s or lo < 0 or (hi is not None and hi - lo < 100):
+        raise argparse.ArgumentTypeError("expected START:END train images, 0 <= START, at least 100 images "
+                                         "(e.g. 45000:50000), got %r" % s)
+    return s
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifact", type=Path, help=".onnx or .engine (with its manifest)")
     p.add_argument("--data-dir", type=Path, default=None, help="dataset root (default $EDGE_RUNTIME_DATA)")
-    p.add_argument("--slice", default="45000:50000", metavar="START:END", help="train images to fit on")
+    p.add_argument("--slice", type=_slice_spec, default="45000:50000", metavar="START:END",
+                   help="train images to fit on")
     p.add_argument("--no-test", action="store_true", help="skip the ECE on the test split")
     p.add_argument("--dry-run", action="store_true", help="measure only; leave the manifest as it is")
     p.add_argument("--out", type=Path, default=Path("runs/calibration"), help="calibration JSON and reliability PNG")
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--threads", type=flag_type(int, lo=0), default=None)
 
 
 def run(args: argparse.Namespace) -> int:
+    from .. import manifest as mf
     from ..calibration import calibrate_artifact
+    from ..fsio import check_writable
 
+    check_writable(args.out, "--out", directory=True)
+    if not args.dry_run and args.artifact.is_file():  # the manifest (and an ONNX file's embedded copy) is rewritten
+        check_writable(mf.sidecar_path(args.artifact), "the manifest of ARTIFACT")
+        if args.artifact.suffix == ".onnx":
+            check_writable(args.artifact, "ARTIFACT")
     res = calibrate_artifact(args.artifact, args.data_dir, args.slice, not args.no_test, not args.dry_run, args.out,
                              command_line(args), args.threads)
     c = res["calibration"]

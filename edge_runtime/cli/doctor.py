@@ -19,25 +19,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..config import flag_type
 from ._common import command_line
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("doctor"), help="report folder (default doctor/)")
     p.add_argument("--data-dir", type=Path, default=None, help="folder with cifar-10-batches-py (adds test images 0-999)")
-    p.add_argument("--bench-seconds", type=float, default=3.0, help="timed seconds per benchmark (default 3)")
-    p.add_argument("--images", type=int, default=None, metavar="N", help="only the first N images of each set (default all)")
+    p.add_argument("--bench-seconds", type=flag_type(float, lo=0, lo_open=True), default=3.0,
+                   help="timed seconds per benchmark (default 3)")
+    p.add_argument("--images", type=flag_type(int, lo=1), default=None, metavar="N",
+                   help="only the first N images of each set (default all)")
     p.add_argument("--no-tests", action="store_true", help="skip pytest -m 'tensorrt or gpu'")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..doctor import run as run_doctor
-    from ..errors import EdgeRuntimeError
 
-    if not args.bench_seconds > 0:
-        raise EdgeRuntimeError("--bench-seconds %s: expected a number of seconds > 0" % args.bench_seconds)
-    if args.images is not None and args.images < 1:
-        raise EdgeRuntimeError("--images %d: expected 1 or more" % args.images)
     rep = run_doctor(args.out, args.data_dir, tests=not args.no_tests, bench_s=args.bench_seconds,
                      command=command_line(args), images=args.images)
     for r in rep["rows"]:

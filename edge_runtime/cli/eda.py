@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Dict, List
 
+from ..config import flag_type
 from . import require_train_extras
 
 
@@ -30,11 +31,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="folder holding cifar-10-batches-py/ or cifar-100-python/ "
                                       "(default $EDGE_RUNTIME_DATA, else ~/.cache/edge-runtime/data)")
     p.add_argument("--out", help="output folder (default runs/eda-<dataset>)")
-    p.add_argument("--tsne-samples", type=int, default=2000, metavar="N",
-                   help="random train images for t-SNE (default 2000)")
-    p.add_argument("--pca-samples", type=int, default=10000, metavar="N",
-                   help="random train images to fit PCA on (default 10000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    p.add_argument("--tsne-samples", type=flag_type(int, lo=5), default=2000, metavar="N",
+                   help="random train images for t-SNE (default 2000; at least 5)")
+    p.add_argument("--pca-samples", type=flag_type(int, lo=3), default=10000, metavar="N",
+                   help="random train images to fit PCA on (default 10000; at least 3)")
+    p.add_argument("--seed", type=flag_type(int, lo=0), default=0, help="seed of every random choice (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -58,8 +59,11 @@ def run(args: argparse.Namespace) -> int:
     from train.data import load
     from train.eda import run_eda
 
+    from ..fsio import check_writable
+
+    out = check_writable(Path(args.out) if args.out else Path("runs") / ("eda-" + args.dataset), "--out",
+                         directory=True)
     data = load(args.dataset, args.data_dir)
-    out = Path(args.out) if args.out else Path("runs") / ("eda-" + args.dataset)
     summary = run_eda(data, out, tsne_samples=args.tsne_samples, pca_samples=args.pca_samples, seed=args.seed,
                       progress=not args.quiet)
     print("summary: %s" % summary["files"]["summary_md"])

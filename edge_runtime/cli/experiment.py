@@ -20,14 +20,17 @@ import shlex
 import sys
 from typing import Any, Dict, List
 
+from ..config import flag_type
 from . import require_train_extras
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("grid", metavar="GRID.yaml", help="the experiment grid (see train/configs/paper_table1.yaml)")
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/experiments/<grid name>[-epochsN][-subsetN])")
-    p.add_argument("--epochs", type=int, metavar="N", help="train every run for N epochs (overrides the grid)")
-    p.add_argument("--subset", type=int, metavar="N", help="use N random train (and N test) images in every run")
+    p.add_argument("--epochs", type=flag_type(int, lo=1), metavar="N",
+                   help="train every run for N epochs (overrides the grid)")
+    p.add_argument("--subset", type=flag_type(int, lo=1), metavar="N",
+                   help="use N random train (and N test) images in every run")
     p.add_argument("--data-dir", metavar="DIR", help="folder holding cifar-10-batches-py/ or cifar-100-python/")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="device for every run (overrides the grid)")
     p.add_argument("--quiet", action="store_true", help="no progress bars: one log line per epoch")

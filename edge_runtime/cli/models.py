@@ -23,6 +23,7 @@ import json
 import sys
 from typing import Any, Dict, List
 
+from ..config import flag_type
 from ..errors import EdgeRuntimeError
 from . import require_train_extras
 
@@ -31,13 +32,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latency", action="store_true",
                    help="also measure batch-1 CPU latency (interleaved rounds, medians; about 1.5 s per model "
                         "and round)")
-    p.add_argument("--rounds", type=int, default=5, metavar="N", help="with --latency: interleaved rounds (default 5)")
-    p.add_argument("--seconds", type=float, default=0.5, metavar="S",
+    p.add_argument("--rounds", type=flag_type(int, lo=1), default=5, metavar="N",
+                   help="with --latency: interleaved rounds (default 5)")
+    p.add_argument("--seconds", type=flag_type(float, lo=0, lo_open=True), default=0.5, metavar="S",
                    help="with --latency: timed seconds per model and round after 0.2 s of warm-up (default 0.5)")
-    p.add_argument("--threads", type=int, default=1, metavar="N",
+    p.add_argument("--threads", type=flag_type(int, lo=0), default=1, metavar="N",
                    help="with --latency: torch CPU threads (default 1, as bench; 0: torch's default)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar/lines on stderr")
-    p.add_argument("--num-classes", type=int, default=10, help="classifier width (default 10)")
+    p.add_argument("--num-classes", type=flag_type(int, lo=2), default=10, help="classifier width (default 10)")
     p.add_argument("--format", choices=["markdown", "json"], default="markdown", help="output format")
     p.add_argument("names", nargs="*", help="only these models (default: all)")
 

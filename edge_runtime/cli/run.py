@@ -60,7 +60,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from .. import resources
 from ..config import RunConfig, SourceConfig, flag_type
@@ -102,8 +102,11 @@ def default_config() -> Path:
     return resources.path(*DEFAULT_CONFIG)
 
 
-def output_summary(cfg: Any) -> str:
-    """Where a run's outputs go (absolute paths), for the start line: JSONL log, UDP, recording, snapshots."""
+def output_summary(cfg: Any, cameras: Sequence[Optional[str]] = (None,)) -> str:
+    """Where a run's outputs go (absolute paths), for the start line: JSONL log, UDP, recording(s: one per camera
+    with several, ``cameras``), snapshots."""
+    from ..overlay import record_path
+
     outs = []
     for s in cfg.sinks:
         o = s.options
@@ -114,7 +117,7 @@ def output_summary(cfg: Any) -> str:
         elif s.type not in ("console", "callback"):
             outs.append(s.type)
     if cfg.run.record:
-        outs.append("recording %s" % Path(cfg.run.record).absolute())
+        outs.append("recording %s" % ", ".join(str(Path(record_path(cfg.run.record, c)).absolute()) for c in cameras))
     if cfg.run.snapshots:
         outs.append("snapshots %s" % Path(cfg.run.snapshots).absolute())
     return ", ".join(outs) or "console only"
@@ -159,35 +162,53 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 RECORD_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv")
 
 
-def check_outputs(record: Optional[str], snapshots: Optional[str], source: Optional[str], force: bool,
-                  names: Sequence[str] = ("--record", "--snapshots")) -> None:
+def check_outputs(record: Optional[str], snapshots: Optional[str], sources: Union[None, str, Sequence[Optional[str]]],
+                  force: bool, names: Sequence[str] = ("--record", "--snapshots"),
+                  cameras: Sequence[Optional[str]] = (None,)) -> None:
     """Refuse, before any work, a recording or snapshot folder that would fail on frame 1 or destroy a file:
-    not writable, not a video name, the SOURCE itself (always), an existing file or an earlier run's snapshots
-    (unless ``force``). ``names``: what the messages call the two (the flags, or the config keys they came from)."""
+    not writable, not a video name, a SOURCE (always), an existing file or an earlier run's snapshots
+    (unless ``force``). ``names``: what the messages call the two (the flags, or the config keys they came from).
+    ``sources``: every camera's URI; ``cameras``: their names when there are several (each records its own
+    ``out.<camera>.mp4``, :func:`edge_runtime.overlay.record_path`), else ``(None,)``: ``record`` itself."""
     from ..fsio import check_writable
+    from ..overlay import record_path
 
-    def same(a: str, b: Optional[str]) -> bool:
-        try:
-            return b is not None and Path(a).exists() and Path(b).exists() and Path(a).samefile(b)
-        except OSError:
-            return False
+    srcs: List[Optional[str]] = [sources] if sources is None or isinstance(sources, str) else list(sources)
+
+    def source_of(a: str) -> Optional[int]:
+        for i, b in enumerate(srcs):
+            try:
+                if b is not None and Path(a).exists() and Path(b).exists() and Path(a).samefile(b):
+                    return i
+            except OSError:
+                pass
+        return None
+
+    def camera(i: Optional[int]) -> str:
+        return "" if i is None or len(srcs) < 2 or len(cameras) != len(srcs) else " of camera %s" % cameras[i]
 
     if record:
         what = names[0]
         if Path(record).suffix.lower() not in RECORD_SUFFIXES:
             raise EdgeRuntimeError("%s %s: expected a video file name ending in %s" % (what, record, ", ".join(RECORD_SUFFIXES)))
-        if same(record, source):
-            raise EdgeRuntimeError("%s %s: is the SOURCE itself; recording would destroy it; choose another file"
-                                   % (what, record))
-        if Path(record).exists() and not force:
-            raise EdgeRuntimeError("%s %s: exists (%d bytes); pass --force to replace it, or choose another file"
-                                   % (what, record, Path(record).stat().st_size))
-        check_writable(record, what)
+        for cam in cameras:
+            path = record_path(record, cam)
+            head = "%s %s: " % (what, record) if cam is None else "%s %s: %s (camera %s's recording) " % (
+                what, record, path, cam)
+            i = source_of(path)
+            if i is not None:
+                raise EdgeRuntimeError("%sis the SOURCE%s itself; recording would destroy it; choose another file"
+                                       % (head, camera(i)))
+            if Path(path).exists() and not force:
+                raise EdgeRuntimeError("%sexists (%d bytes); pass --force to replace it, or choose another file"
+                                       % (head, Path(path).stat().st_size))
+            check_writable(path, what)
     if snapshots:
         what = names[1]
-        if same(snapshots, source):
-            raise EdgeRuntimeError("%s %s: is the SOURCE itself; snapshots would be written among its images; choose "
-                                   "another folder" % (what, snapshots))
+        i = source_of(snapshots)
+        if i is not None:
+            raise EdgeRuntimeError("%s %s: is the SOURCE%s itself; snapshots would be written among its images; choose "
+                                   "another folder" % (what, snapshots, camera(i)))
         check_writable(snapshots, what, directory=True)
         if Path(snapshots).is_dir() and not force and any(Path(snapshots).glob("[0-9][0-9][0-9][0-9][0-9][0-9]_*.jpg")):
             raise EdgeRuntimeError("%s %s: holds an earlier run's snapshots, which this run would overwrite; pass --force, "
@@ -216,6 +237,7 @@ def _install_signals(rt: Any) -> Callable[[], None]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..cameras import camera_configs
     from ..config import load_config
     from ..runtime import Runtime
 
@@ -234,12 +256,13 @@ def run(args: argparse.Namespace) -> int:
         source = str(clip)
     if args.quiet:
         cfg = dataclasses.replace(cfg, sinks=tuple(s for s in cfg.sinks if s.type != "console"))
-    for one in (srcs or [source]):
-        check_outputs(args.record if args.record is not None else cfg.run.record,
-                      args.snapshots if args.snapshots is not None else cfg.run.snapshots,
-                      cfg.source.uri if one is None else one.split("=", 1)[-1], args.force,
-                      ["--%s" % k if getattr(args, k) is not None else "%s: run.%s" % (cfg.origin, k)
-                       for k in ("record", "snapshots")])
+    cams = camera_configs(cfg, [str(s) for s in srcs] if srcs else ([] if source is None else [str(source)]))
+    check_outputs(args.record if args.record is not None else cfg.run.record,
+                  args.snapshots if args.snapshots is not None else cfg.run.snapshots,
+                  [c.uri for c in cams], args.force,
+                  ["--%s" % k if getattr(args, k) is not None else "%s: run.%s" % (cfg.origin, k)
+                   for k in ("record", "snapshots")],
+                  cameras=[getattr(c, "name", None) for c in cams] if len(cams) > 1 else (None,))
     batched = bool(cfg.regions or cfg.sources or len(srcs) > 1)
     model = str(resources.resolve(args.model or cfg.model.path or default_model(args.backend or cfg.model.backend,
                                                                                   batched)))
@@ -261,7 +284,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print("edge-runtime run: %s on %s (%s), policy %s; Ctrl-C or SIGTERM stops with a final STOP" % (
             rt.sources.describe(), model, rt.runner.name, rt.config.origin), flush=True)
-    print("edge-runtime run: outputs: %s" % output_summary(rt.config), flush=True)
+    names = list(rt.region_boxes())
+    print("edge-runtime run: outputs: %s" % output_summary(rt.config, names if len(names) > 1 else (None,)), flush=True)
     t0 = time.monotonic()
     try:
         with rt:

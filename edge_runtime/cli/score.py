@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..config import flag_type
 from ._common import command_line
 
 
@@ -32,22 +33,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, default=None, help="artifact to run offline (default: the bundled model)")
     p.add_argument("--config", type=Path, default=None, help="runtime YAML whose policy decides (default vehicle.yaml)")
     p.add_argument("--backend", choices=["auto", "onnxruntime", "tensorrt", "torch"], default=None)
-    p.add_argument("--threads", type=int, default=1, help="CPU threads for ONNX Runtime / PyTorch")
-    p.add_argument("--grace", type=float, default=0.5, metavar="S", help="seconds excluded at each segment's start")
+    p.add_argument("--threads", type=flag_type(int, lo=0), default=1, help="CPU threads for ONNX Runtime / PyTorch")
+    p.add_argument("--grace", type=flag_type(float, lo=0), default=0.5, metavar="S",
+                   help="seconds excluded at each segment's start")
     p.add_argument("--out", type=Path, default=Path("runs/score"), help="folder for score.json/.md and timeline.png")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..errors import EdgeRuntimeError
+    from ..fsio import check_writable
     from ..policy import Policy
     from ..scenario import load
     from ..score import actions_from_events, policy_actions, scenario_probs, score, write_report
     from .run import default_config
 
+    check_writable(args.out, "--out", directory=True)
     sc = load(args.scenario)
-    if args.grace < 0:
-        raise EdgeRuntimeError("--grace %g: expected seconds >= 0" % args.grace)
     if args.events is not None:
         if args.model is not None:
             raise EdgeRuntimeError("give --events (score a recorded log) or --model (run the model), not both")

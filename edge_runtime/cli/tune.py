@@ -22,25 +22,53 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
 
+from ..config import flag_type
 from ._common import command_line
 
 
-def _floats(s: str) -> List[float]:
-    return [float(x) for x in s.split(",") if x.strip()]
-
-
-def _ints(s: str) -> List[int]:
-    return [int(x) for x in s.split(",") if x.strip()]
+def _list(item: Callable[[str], Any], what: str) -> Callable[[str], List[Any]]:
+    """An argparse ``type=`` for a comma-separated list, each value checked by ``item`` (a :func:`flag_type`):
+    ``--gate 0.2,1.5`` -> ``argument --gate: expected a number in [0, 1], got '1.5' (in '0.2,1.5')``."""
+    def parse(s: str) -> List[Any]:
+        vals = [x.strip() for x in s.split(",") if x.strip()]
+        if not vals:
+            raise argparse.ArgumentTypeError("expected %s, got %r" % (what, s))
+        out = []
+        for v in vals:
+            try:
+                out.append(item(v))
+            except argparse.ArgumentTypeError as exc:
+                raise argparse.ArgumentTypeError("%s%s" % (exc, " (in %r)" % s if len(vals) > 1 else "")) from None
+        return out
+    parse.__name__ = "list"
+    return parse
 
 
 def _kn(s: str) -> List[Tuple[int, int]]:
     out = []
     for part in s.split(","):
         k, _, n = part.partition("/")
-        out.append((int(k), int(n)))
+        try:
+            kn = (int(k), int(n))
+        except ValueError:
+            kn = (0, 0)
+        if not 1 <= kn[0] <= kn[1]:
+            raise argparse.ArgumentTypeError("expected K/N,... with integers 1 <= K <= N (e.g. 2/3), got %r%s"
+                                             % (part, " (in %r)" % s if "," in s else ""))
+        out.append(kn)
     return out
+
+
+_PROB = flag_type(float, lo=0, hi=1)
+
+
+def _thresholds(s: str) -> Tuple[str, List[float]]:
+    rule, _, vals = s.partition("=")
+    if not rule or not vals:
+        raise argparse.ArgumentTypeError("expected RULE=V1,V2,... (a rule's name, probabilities in [0, 1]), got %r" % s)
+    return rule, _list(_PROB, "V1,V2,...")(vals)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,22 +76,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, default=None, help="artifact (default: the bundled model, as run picks it)")
     p.add_argument("--config", type=Path, default=None, help="base runtime YAML (default vehicle.yaml)")
     p.add_argument("--backend", choices=["auto", "onnxruntime", "tensorrt", "torch"], default=None)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--thresholds", action="append", default=[], metavar="RULE=V1,V2",
+    p.add_argument("--threads", type=flag_type(int, lo=0), default=1)
+    p.add_argument("--thresholds", type=_thresholds, action="append", default=[], metavar="RULE=V1,V2",
                    help="min_confidence values for one rule (by name); repeat per rule (default 0.2,0.3,...,0.9)")
     p.add_argument("--kn", type=_kn, default=[(1, 1), (2, 2), (2, 3), (3, 4)], metavar="K/N,...")
-    p.add_argument("--release-m", type=_ints, default=[2, 4, 6], metavar="M,...")
-    p.add_argument("--min-hold-ms", type=_floats, default=[0, 250, 500, 1000, 1500], metavar="MS,...")
-    p.add_argument("--gate", type=_floats, default=[0.0], metavar="P,...",
+    p.add_argument("--release-m", type=_list(flag_type(int, lo=1), "M,..."), default=[2, 4, 6], metavar="M,...")
+    p.add_argument("--min-hold-ms", type=_list(flag_type(float, lo=0), "MS,..."), default=[0, 250, 500, 1000, 1500],
+                   metavar="MS,...")
+    p.add_argument("--gate", type=_list(_PROB, "P,..."), default=[0.0], metavar="P,...",
                    help="uncertainty gate values (top-class probability; 0 = off)")
-    p.add_argument("--max-configs", type=int, default=400, help="sample the grid down to this many (seeded)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-reaction-frames", type=float, default=3.0, help="reaction p90 goal (frames)")
-    p.add_argument("--max-false-stop", type=float, default=0.05, help="false-STOP share goal in GO segments")
-    p.add_argument("--max-go-in-stop", type=float, default=0.0, help="GO-during-STOP share allowed (the worst mistake)")
-    p.add_argument("--grace", type=float, default=0.5, metavar="S")
+    p.add_argument("--max-configs", type=flag_type(int, lo=1), default=400,
+                   help="sample the grid down to this many (seeded)")
+    p.add_argument("--seed", type=flag_type(int, lo=0), default=0)
+    p.add_argument("--max-reaction-frames", type=flag_type(float, lo=0), default=3.0, help="reaction p90 goal (frames)")
+    p.add_argument("--max-false-stop", type=_PROB, default=0.05, help="false-STOP share goal in GO segments")
+    p.add_argument("--max-go-in-stop", type=_PROB, default=0.0, help="GO-during-STOP share allowed (the worst mistake)")
+    p.add_argument("--grace", type=flag_type(float, lo=0), default=0.5, metavar="S")
     p.add_argument("--out", type=Path, default=Path("runs/tune"))
-    p.add_argument("--out-config", type=Path, default=None, help="the chosen YAML (default OUT/tuned.yaml)")
+    p.add_argument("--out-config", type=Path, default=None,
+                   help="the chosen YAML (default OUT/tuned.yaml); an existing file that tune did not write is "
+                        "replaced only with --force (the base config or a scenario never)")
+    p.add_argument("--force", action="store_true", help="let --out-config replace a file tune did not write")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..config import load_config
     from ..errors import EdgeRuntimeError
-    from ..fsio import write_bytes_atomic, write_json_atomic, write_text_atomic
+    from ..fsio import check_writable, write_bytes_atomic, write_json_atomic, write_text_atomic
     from ..scenario import load
     from ..score import scenario_probs
     from ..tune import Params, Replay, choose, grid, pareto, sweep, tuned_yaml
@@ -83,22 +116,16 @@ def run(args: argparse.Namespace) -> int:
     pol = cfg.policy
     names = [pol.rule_label(i) for i in range(len(pol.rules))]
     ths: Dict[str, List[float]] = {}
-    for spec in args.thresholds:
-        rule, _, vals = spec.partition("=")
-        if rule not in names or not vals:
-            raise EdgeRuntimeError("--thresholds %r: expected RULE=V1,V2 with RULE one of %s" % (spec, ", ".join(names)))
-        ths[rule] = _floats(vals)
+    for rule, vals in args.thresholds:
+        if rule not in names:
+            raise EdgeRuntimeError("--thresholds %s=...: %s has no rule named %r; its rules: %s"
+                                   % (rule, cfg_path, rule, ", ".join(names)))
+        ths[rule] = vals
     default_th = [round(0.1 * i, 2) for i in range(2, 10)]
     th_lists = [ths.get(n, default_th) for n in names]
-    for vals in th_lists + [args.gate]:
-        if any(not 0 <= v <= 1 for v in vals):
-            raise EdgeRuntimeError("thresholds and gates are probabilities in [0, 1]; got %s" % vals)
-    if any(not 1 <= k <= n for k, n in args.kn):
-        raise EdgeRuntimeError("--kn: each K/N needs 1 <= K <= N; got %s" % args.kn)
-    if any(m < 1 for m in args.release_m) or any(h < 0 for h in args.min_hold_ms):
-        raise EdgeRuntimeError("--release-m values must be >= 1 and --min-hold-ms >= 0")
-    if args.max_configs < 1:
-        raise EdgeRuntimeError("--max-configs must be >= 1")
+    check_writable(args.out, "--out", directory=True)
+    check_out_config(args.out_config or Path(args.out) / "tuned.yaml", [Path(cfg_path)] + list(args.scenarios),
+                     args.force)
     scs = [load(s) for s in args.scenarios]
     probs, man, backend, t_model = scenario_probs(scs, args.model, args.backend, args.threads)
     ds = man["dataset"]
@@ -157,6 +184,37 @@ def run(args: argparse.Namespace) -> int:
     for f in files:
         print("wrote %s" % f)
     return 0
+
+
+TUNED_HEAD = "# Tuned by: "  # the first line of every YAML tune writes (edge_runtime.tune.tuned_yaml)
+
+
+def check_out_config(dest: Path, inputs: Sequence[Path], force: bool) -> None:
+    """Refuse, before the model runs, an --out-config that would destroy a file: one of the inputs (the base config,
+    a scenario; always) or an existing file tune did not write (unless ``force``); or one that cannot be written."""
+    from ..errors import EdgeRuntimeError
+    from ..fsio import check_writable
+
+    check_writable(dest, "--out-config")
+    if not dest.exists():
+        return
+    for p in inputs:
+        try:
+            if p.exists() and dest.samefile(p):
+                raise EdgeRuntimeError("--out-config %s: is an input of this run (%s); writing the tuned YAML would "
+                                       "replace it; choose another file" % (dest, p))
+        except OSError:
+            pass
+    if force:
+        return
+    try:
+        with open(str(dest), "rb") as fh:
+            ours = fh.read(len(TUNED_HEAD)).decode("utf-8", "replace") == TUNED_HEAD
+    except OSError:
+        ours = False
+    if not ours:
+        raise EdgeRuntimeError("--out-config %s: exists and was not written by tune (%d bytes); pass --force to "
+                               "replace it, or choose another file" % (dest, dest.stat().st_size))
 
 
 def load_config_text_check(text: str, dest: Path) -> None:
