@@ -11,7 +11,7 @@ A config has five sections; only ``policy`` is required::
 
 Each section is declared beside what it configures: the policy's in :mod:`edge_runtime.policy_config`, each
 sink's options in :mod:`edge_runtime.sinks`, source/model/run here (this module re-exports them all). This
-module is the one typed parser: :func:`load_config` reads with a ``yaml.SafeLoader`` that also refuses a key
+module parses them with the one typed parser (:class:`edge_runtime.schema.Parser`): :func:`load_config` reads with a ``yaml.SafeLoader`` that also refuses a key
 given twice, and checks every key and type here, at the edge, so the loop only ever sees typed values; a
 numeric CLI flag is checked by the same rule as its key (:func:`flag_type`). Every mistake is one line that
 names the key path and what was expected, e.g.::
@@ -28,15 +28,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import math
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Type, Union, get_type_hints
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union, get_type_hints
 
 from .errors import EdgeRuntimeError
 from .fsio import PathLike, write_text_atomic
 from .policy import Action
 from .policy_config import DebounceConfig, LatchConfig, PolicyConfig, Rule, TimeoutsConfig
-from .schema import ConfigError, opt
+from .schema import ConfigError, Parser, check_range, describe, opt, range_text
 from .regions import Region, check_rule_names, expand, regions_as_list
 
 __all__ = [
@@ -126,7 +125,7 @@ class ModelConfig:
 
 # ---------------------------------------------------------------------------------------------- policy
 # The policy's section lives beside the policy (policy_config.py), each sink's options beside the sink
-# (sinks.py); this module re-exports them and parses them.
+# (edge_runtime/sinks/); this module re-exports them and parses them.
 
 # ----------------------------------------------------------------------------------------------- sinks
 #: sink type -> its options dataclass, filled by sinks.register_sink (the built-in sinks register when
@@ -234,136 +233,36 @@ class RuntimeConfig:
 
 
 # ---------------------------------------------------------------------------------------------- parsing
-def _describe(value: Any) -> str:
-    """How a received value is shown in an error: strings quoted, YAML spellings for the rest."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    return repr(value)
+# The parser itself is schema.Parser (shared with the training config and the manifest); the runtime config adds
+# one rule: a sink's options sit beside its ``type`` and are checked against that type's options dataclass.
+_describe, _range_text, _check_range = describe, range_text, check_range  # their former names here
 
 
-def _range_text(meta: Mapping[str, Any]) -> str:
-    lo, hi = meta.get("lo"), meta.get("hi")
-    if lo is not None and hi is not None:
-        return " in [%g, %g]" % (lo, hi)
-    if lo is not None:
-        return " %s %g" % (">" if meta.get("lo_open") else ">=", lo)
-    if hi is not None:
-        return " <= %g" % hi
-    return ""
+def _parse_sink(parser: Parser, data: Any, path: str) -> SinkConfig:
+    if not isinstance(data, Mapping):
+        raise parser.error(path, "a mapping with a 'type' key", data)
+    registry = _sink_options()
+    kinds = sorted(registry)
+    kind = data.get("type")
+    if kind not in registry:
+        raise parser.error(path + ".type", "one of " + ", ".join(kinds), kind)
+    queue_size = 64
+    if "queue_size" in data:
+        queue_size = parser.value(int, data["queue_size"], path + ".queue_size", {"lo": 1})
+    rest = {k: v for k, v in data.items() if k not in ("type", "queue_size")}
+    try:
+        options = parser.dataclass(registry[kind], rest, path)
+    except EdgeRuntimeError as exc:
+        text = str(exc)
+        if "unknown key; expected one of " in text:  # add the keys every sink has
+            text = text.replace(" (fix its spelling", ", type, queue_size (fix its spelling", 1)
+            raise EdgeRuntimeError(text)
+        raise
+    return SinkConfig(type=str(kind), options=options, queue_size=queue_size)
 
 
-def _check_range(value: float, meta: Mapping[str, Any]) -> bool:
-    lo, hi = meta.get("lo"), meta.get("hi")
-    if lo is not None and (value < lo or (meta.get("lo_open") and value == lo)):
-        return False
-    return hi is None or value <= hi
-
-
-class _Parser:
-    """Turns plain YAML data into the dataclasses above, naming the key path of every mistake."""
-
-    def value(self, tp: Any, data: Any, path: str, meta: Mapping[str, Any]) -> Any:
-        origin = getattr(tp, "__origin__", None)
-        args: Tuple[Any, ...] = tuple(getattr(tp, "__args__", ()) or ())
-        if origin is Union:  # Optional[X]
-            if data is None:
-                return None
-            inner = [a for a in args if a is not type(None)]
-            return self.value(inner[0], data, path, meta)
-        if origin in (tuple, Tuple):
-            item_tp = args[0]
-            if not isinstance(data, (list, tuple)):
-                raise EdgeRuntimeError("%s: expected a list, got %s" % (path, _describe(data)))
-            return tuple(self.value(item_tp, x, "%s[%d]" % (path, i), meta) for i, x in enumerate(data))
-        if tp is Any:
-            return data
-        if isinstance(tp, type) and issubclass(tp, enum.Enum):
-            return self.enum(tp, data, path, meta)
-        if tp is bool:
-            if not isinstance(data, bool):
-                raise EdgeRuntimeError("%s: expected true or false, got %s" % (path, _describe(data)))
-            return data
-        if tp is int:
-            if isinstance(data, bool) or not isinstance(data, int) or not _check_range(data, meta):
-                raise EdgeRuntimeError("%s: expected an integer%s, got %s" % (path, _range_text(meta), _describe(data)))
-            return data
-        if tp is float:
-            ok = isinstance(data, (int, float)) and not isinstance(data, bool)
-            if not ok or not math.isfinite(float(data)) or not _check_range(float(data), meta):
-                raise EdgeRuntimeError("%s: expected a number%s, got %s" % (path, _range_text(meta), _describe(data)))
-            return float(data)
-        if tp is str:
-            if not isinstance(data, str) or not data:
-                raise EdgeRuntimeError("%s: expected a non-empty string, got %s" % (path, _describe(data)))
-            choices = meta.get("choices")
-            if choices and data not in choices:
-                raise EdgeRuntimeError("%s: expected one of %s, got %s" % (path, ", ".join(choices), _describe(data)))
-            return data
-        if dataclasses.is_dataclass(tp):
-            return self.dataclass(tp, data, path)
-        raise TypeError("config parser: unsupported type %r at %s" % (tp, path))  # a bug in this module
-
-    def enum(self, tp: Type[enum.Enum], data: Any, path: str, meta: Mapping[str, Any]) -> Any:
-        names = list(meta.get("choices") or [m.name for m in tp])
-        if isinstance(data, str) and data.upper() in names:
-            return tp[data.upper()]
-        raise EdgeRuntimeError("%s: expected one of %s, got %s" % (path, ", ".join(names), _describe(data)))
-
-    def dataclass(self, cls: Any, data: Any, path: str) -> Any:
-        if cls is SinkConfig:
-            return self.sink(data, path)
-        if not isinstance(data, Mapping):
-            raise EdgeRuntimeError("%s: expected a mapping, got %s" % (path or "config", _describe(data)))
-        fields = [f for f in dataclasses.fields(cls) if f.init and f.name != "origin"]
-        names = [f.name for f in fields]
-        for key in data:
-            if key not in names:
-                raise EdgeRuntimeError("%s: unknown key; valid keys here: %s" % (_join(path, str(key)), ", ".join(names)))
-        hints = get_type_hints(cls)
-        kwargs: Dict[str, Any] = {}
-        for f in fields:
-            sub = _join(path, f.name)
-            if f.name not in data:
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:  # type: ignore[misc]
-                    raise EdgeRuntimeError("%s: missing (required)" % sub)
-                continue
-            kwargs[f.name] = self.value(hints[f.name], data[f.name], sub, f.metadata)
-        try:
-            return cls(**kwargs)
-        except ConfigError as exc:
-            raise EdgeRuntimeError("%s: %s" % (_join(path, exc.key) if exc.key else (path or "config"), exc.detail))
-
-    def sink(self, data: Any, path: str) -> SinkConfig:
-        if not isinstance(data, Mapping):
-            raise EdgeRuntimeError("%s: expected a mapping with a 'type' key, got %s" % (path, _describe(data)))
-        registry = _sink_options()
-        kinds = sorted(registry)
-        kind = data.get("type")
-        if kind not in registry:
-            raise EdgeRuntimeError("%s.type: expected one of %s, got %s" % (path, ", ".join(kinds), _describe(kind)))
-        queue_size = 64
-        if "queue_size" in data:
-            queue_size = self.value(int, data["queue_size"], path + ".queue_size", {"lo": 1})
-        rest = {k: v for k, v in data.items() if k not in ("type", "queue_size")}
-        try:
-            options = self.dataclass(registry[kind], rest, path)
-        except EdgeRuntimeError as exc:
-            if "unknown key" in str(exc):  # add the keys every sink has
-                raise EdgeRuntimeError("%s, type, queue_size" % exc)
-            raise
-        return SinkConfig(type=str(kind), options=options, queue_size=queue_size)
-
-
-def _join(path: str, key: str) -> str:
-    return "%s.%s" % (path, key) if path else key
+def _parser() -> Parser:
+    return Parser(special={SinkConfig: _parse_sink})
 
 
 def parse_config(data: Any, origin: str = "config") -> RuntimeConfig:
@@ -371,9 +270,9 @@ def parse_config(data: Any, origin: str = "config") -> RuntimeConfig:
     if data is None:
         raise EdgeRuntimeError("%s: the config is empty; it needs at least a policy section with rules" % origin)
     try:
-        cfg = _Parser().dataclass(RuntimeConfig, regions_as_list(data), "")
+        cfg = _parser().dataclass(RuntimeConfig, regions_as_list(data), "")
     except EdgeRuntimeError as exc:
-        raise EdgeRuntimeError("%s: %s" % (origin, exc))
+        raise EdgeRuntimeError("%s: %s" % (origin, exc)) from None
     return dataclasses.replace(cfg, origin=origin)
 
 
@@ -436,7 +335,7 @@ _SECTION_NAMES: Dict[str, str] = {"SourceConfig": "source", "RunConfig": "run", 
 
 
 def flag_type(section: Any, key: Optional[str] = None, lo: Optional[float] = None, hi: Optional[float] = None,
-              lo_open: bool = False) -> Callable[[str], Any]:
+              lo_open: bool = False, hi_open: bool = False) -> Callable[[str], Any]:
     """An argparse ``type=`` that checks a numeric CLI flag by the same rule as its config key, so
     ``--max-frames -1`` fails like ``run.max_frames: -1`` but names the flag (argparse prefixes it)::
 
@@ -450,7 +349,7 @@ def flag_type(section: Any, key: Optional[str] = None, lo: Optional[float] = Non
         tp, meta = get_type_hints(section)[key], dict(field.metadata)
         where = " (as %s.%s in a config)" % (_SECTION_NAMES.get(section.__name__, section.__name__), key)
     else:
-        tp, meta, where = section, {"lo": lo, "hi": hi, "lo_open": lo_open}, ""
+        tp, meta, where = section, {"lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open}, ""
     base = tp
     if getattr(tp, "__origin__", None) is Union:
         base = [a for a in tp.__args__ if a is not type(None)][0]
@@ -464,9 +363,9 @@ def flag_type(section: Any, key: Optional[str] = None, lo: Optional[float] = Non
             value = base(text)
         except (TypeError, ValueError):
             raise argparse.ArgumentTypeError("expected %s%s, got %r%s" % (
-                "an integer" if base is int else "a number", _range_text(meta), text, where)) from None
+                "an integer" if base is int else "a number", range_text(meta), text, where)) from None
         try:
-            return _Parser().value(base, value, "flag", meta)
+            return Parser().value(base, value, "flag", meta)
         except EdgeRuntimeError as exc:
             raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1] + where) from None
 

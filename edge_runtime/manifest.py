@@ -11,16 +11,18 @@ Stdlib only: this module runs on the robot (Python 3.8+).
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import os
 import platform
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .errors import EdgeRuntimeError
 from .fsio import PathLike, sha256_file, write_json_atomic
+from .schema import ConfigError, Parser, opt, parse
 
 FORMAT = "edge-runtime.manifest/1"
 KINDS = ("checkpoint", "onnx", "engine")
@@ -28,6 +30,77 @@ PRECISIONS = ("fp32", "fp16", "int8")
 
 #: Keys every manifest has. Values are checked by :func:`validate`.
 REQUIRED = ("format", "kind", "model", "dataset", "preprocess", "precision")
+RESIZE_MODES = ("center_crop", "letterbox", "stretch")
+
+
+# The schema of what every manifest must hold, checked by the one typed parser (edge_runtime.schema). Each part is
+# open (``_schema_open``): the other keys (provenance, accuracy, calibration, ...) are kept as they are, in the dict.
+@dataclasses.dataclass(frozen=True)
+class _Model:
+    _schema_open = True
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class _Superclasses:
+    _schema_open = True
+    names: Tuple[str, ...]
+    fine_to_coarse: Tuple[int, ...] = opt(dataclasses.MISSING, lo=0)
+
+    def __post_init__(self) -> None:
+        bad = [c for c in self.fine_to_coarse if c >= len(self.names)]
+        if bad:
+            raise ConfigError("fine_to_coarse", "expected indices in 0..%d (one per superclass name), got %d"
+                              % (len(self.names) - 1, bad[0]))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Dataset:
+    _schema_open = True
+    class_names: Tuple[str, ...]
+    num_classes: int = opt(dataclasses.MISSING, lo=1)
+    superclasses: Optional[_Superclasses] = None
+
+    def __post_init__(self) -> None:
+        if not self.class_names:
+            raise ConfigError("class_names", "expected a non-empty list, got []")
+        if self.num_classes != len(self.class_names):
+            raise ConfigError("num_classes", "expected %d (one per class name), got %d"
+                              % (len(self.class_names), self.num_classes))
+        if self.superclasses is not None and len(self.superclasses.fine_to_coarse) != len(self.class_names):
+            raise ConfigError("superclasses.fine_to_coarse", "expected %d entries (one per class), got %d"
+                              % (len(self.class_names), len(self.superclasses.fine_to_coarse)))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Preprocess:
+    _schema_open = True
+    mean: Tuple[float, ...]
+    std: Tuple[float, ...]
+    scale: float
+    color: str
+    size: Tuple[int, ...] = opt(dataclasses.MISSING, lo=1)  # opt(MISSING): required, with its rule
+    resize: str = opt(dataclasses.MISSING, choices=RESIZE_MODES)
+
+    def __post_init__(self) -> None:
+        for key, n in (("size", 2), ("mean", 3), ("std", 3)):
+            if len(getattr(self, key)) != n:
+                raise ConfigError(key, "expected %d values, got %d" % (n, len(getattr(self, key))))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Manifest:
+    _schema_open = True
+    model: _Model
+    dataset: _Dataset
+    preprocess: _Preprocess
+    format: str = opt(dataclasses.MISSING, choices=(FORMAT,))
+    kind: str = opt(dataclasses.MISSING, choices=KINDS)
+    precision: str = opt(dataclasses.MISSING, choices=PRECISIONS)
+
+
+_PARSER = Parser(hint="rebuild the artifact with edge-runtime train/export/build-engine so it carries a complete "
+                      "manifest")
 
 
 def sidecar_path(artifact: PathLike) -> Path:
@@ -86,50 +159,11 @@ def new(kind: str, model: Dict[str, Any], dataset: Dict[str, Any], preprocess: D
     return m
 
 
-def _fail(where: str, what: str) -> None:
-    raise EdgeRuntimeError("%s: invalid manifest: %s; rebuild the artifact with edge-runtime (train/export/build-engine) "
-                           "so it carries a complete manifest" % (where, what))
-
-
 def validate(m: Any, where: str = "manifest") -> Dict[str, Any]:
-    """Check structure and types; raise one-line :class:`EdgeRuntimeError` naming the key."""
-    if not isinstance(m, dict):
-        _fail(where, "expected a JSON object, got %s" % type(m).__name__)
-    missing = [k for k in REQUIRED if k not in m]
-    if missing:
-        _fail(where, "missing key(s) %s" % ", ".join(missing))
-    if m["format"] != FORMAT:
-        _fail(where, "format is %r, expected %r" % (m["format"], FORMAT))
-    if m["kind"] not in KINDS:
-        _fail(where, "kind is %r, expected one of %s" % (m["kind"], ", ".join(KINDS)))
-    if m["precision"] not in PRECISIONS:
-        _fail(where, "precision is %r, expected one of %s" % (m["precision"], ", ".join(PRECISIONS)))
-    model = m["model"]
-    if not isinstance(model, dict) or not isinstance(model.get("name"), str):
-        _fail(where, "model.name must be a string")
-    ds = m["dataset"]
-    if not isinstance(ds, dict) or not isinstance(ds.get("class_names"), list) or not ds["class_names"]:
-        _fail(where, "dataset.class_names must be a non-empty list")
-    if ds.get("num_classes") != len(ds["class_names"]):
-        _fail(where, "dataset.num_classes (%r) does not match %d class names" % (ds.get("num_classes"), len(ds["class_names"])))
-    sc = ds.get("superclasses")
-    if sc is not None:
-        if not isinstance(sc, dict) or len(sc.get("fine_to_coarse", [])) != len(ds["class_names"]):
-            _fail(where, "dataset.superclasses.fine_to_coarse must have one entry per class")
-        n_coarse = len(sc.get("names", []))
-        if any(not (0 <= int(c) < n_coarse) for c in sc["fine_to_coarse"]):
-            _fail(where, "dataset.superclasses.fine_to_coarse has an index outside 0..%d" % (n_coarse - 1))
-    pp = m["preprocess"]
-    if not isinstance(pp, dict):
-        _fail(where, "preprocess must be an object")
-    for key in ("size", "mean", "std", "scale", "resize", "color"):
-        if key not in pp:
-            _fail(where, "preprocess.%s is missing" % key)
-    if len(pp["mean"]) != 3 or len(pp["std"]) != 3 or len(pp["size"]) != 2:
-        _fail(where, "preprocess.mean/std need 3 values and preprocess.size 2")
-    if pp["resize"] not in ("center_crop", "letterbox", "stretch"):
-        _fail(where, "preprocess.resize is %r, expected center_crop, letterbox or stretch" % pp["resize"])
-    return m
+    """Check structure and types with the typed parser; one-line :class:`EdgeRuntimeError`
+    ``<where>: <key.path>: expected <what>, got <value> (rebuild ...)``. Returns ``m`` itself (all its keys)."""
+    parse(_Manifest, m, where, parser=_PARSER)
+    return m  # type: ignore[no-any-return]
 
 
 def write(artifact: PathLike, manifest: Dict[str, Any], hash_artifact: bool = True) -> Path:

@@ -141,7 +141,8 @@ def test_actions_are_case_insensitive():
 
 def test_unknown_keys_list_the_valid_ones():
     msg = error_of(with_("policy.debounce.trigger_kk", 2))
-    assert msg.startswith("my.yaml: policy.debounce.trigger_kk: unknown key; valid keys here: trigger_k, trigger_n")
+    assert msg.startswith("my.yaml: policy.debounce.trigger_kk: unknown key; expected one of trigger_k, trigger_n")
+    assert msg.endswith("(fix its spelling or remove it)")
     assert "unknown key" in error_of(with_("polcy", {}))
     assert "policy.rules[0].min_conf: unknown key" in error_of(with_("policy.rules[0].min_conf", 0.5))
 
@@ -174,7 +175,7 @@ def test_sinks_are_typed_per_type():
     assert "sinks[0].port: expected an integer in [1, 65535], got 70000" in \
         error_of(with_("sinks", [{"type": "udp", "port": 70000}]))
     msg = error_of(with_("sinks", [{"type": "udp", "port": 1, "hots": "x"}]))
-    assert "sinks[0].hots: unknown key; valid keys here: port, host, heartbeat_s, type, queue_size" in msg
+    assert "sinks[0].hots: unknown key; expected one of port, host, heartbeat_s, type, queue_size (fix" in msg
     assert "sinks[0].heartbeat_s: expected a number > 0" in error_of(with_("sinks", [{"type": "jsonl", "path": "a",
                                                                                      "heartbeat_s": 0}]))
     assert parse_config(with_("sinks", [{"type": "jsonl", "path": "a", "heartbeat_s": None}])).sinks[0].options.heartbeat_s \

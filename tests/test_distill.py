@@ -195,8 +195,8 @@ def test_teacher_of_other_classes_is_refused(cifar10_dir, teacher, tmp_path):
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--distill-alpha", "1.5"], "distill_alpha=1.5 is invalid"),
-    (["--distill-temperature", "0"], "distill_temperature=0.0 is invalid"),
+    (["--distill-alpha", "1.5"], "flags: distill_alpha: expected a number in [0, 1], got 1.5"),
+    (["--distill-temperature", "0"], "flags: distill_temperature: expected a number > 0, got 0.0"),
     (["--teacher", "missing.pt"], "checkpoint not found: missing.pt"),
 ])
 def test_bad_distillation_input_is_one_line_exit_2(cifar10_dir, tmp_path, capsys, flags, message):

@@ -24,7 +24,7 @@ def test_sidecar_roundtrip_with_hash(tmp_path):
 
 
 @pytest.mark.parametrize("mutate,needle", [
-    (lambda m: m.pop("preprocess"), "missing key"),
+    (lambda m: m.pop("preprocess"), r"^x: preprocess: missing \(required\) \(rebuild the artifact"),
     (lambda m: m.update(precision="int4"), "precision"),
     (lambda m: m["dataset"].update(num_classes=3), "num_classes"),
     (lambda m: m["preprocess"].update(resize="zoom"), "resize"),

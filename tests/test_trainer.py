@@ -182,7 +182,7 @@ def test_yaml_config_errors_name_the_key(tmp_path, capsys):
     cfg.write_text("model: lenet5\nlearning_rate: 0.1\n")
     _one_line_error(*run_cli(["train", "--config", cfg], capsys)[::2], "learning_rate")
     cfg.write_text("model: lenet5\nepochs: ten\n")
-    _one_line_error(*run_cli(["train", "--config", cfg], capsys)[::2], "'epochs'", "integer")
+    _one_line_error(*run_cli(["train", "--config", cfg], capsys)[::2], "c.yaml: epochs: expected an integer >= 1, got 'ten'")
     cfg.write_text("- just\n- a list\n")
     _one_line_error(*run_cli(["train", "--config", cfg], capsys)[::2], "mapping")
 
