@@ -320,23 +320,31 @@ def cmd_ab(args: argparse.Namespace) -> None:
     Each checkout's own code measures itself (its bench engine --vs-bare, its runtime_bench latency/throughput); the
     results those scripts write land in that checkout's benchmarks/runtime-results/, never in this one."""
     trees = {"before": args.before.resolve(), "after": args.after.resolve()}
-    # one model file for both (the before checkout's): the code is compared, not a re-quantized artifact
-    model = str(trees["before"] / "engines" / "bundled" / "mobilenetv2_cifar_x0_5.int8-cpu.onnx")
+    rel = "engines/bundled/mobilenetv2_cifar_x0_5.int8-cpu.onnx"
+    # default: one model file for both (the before checkout's), so only the code differs; --own-model: each
+    # checkout's own bundled INT8 build (what `edge-runtime run` runs there)
+    models = {k: str(t / rel) if args.own_model else str(trees["before"] / rel) for k, t in trees.items()}
+    model = models["before"]
     res: Dict[str, Any] = {
         "command": "python benchmarks/runtime_bench.py ab --before %s --after %s --rounds %d --frames %d "
-                   "--bare-seconds %g" % (args.before, args.after, args.rounds, args.frames, args.bare_seconds),
+                   "--bare-seconds %g%s%s" % (args.before, args.after, args.rounds, args.frames, args.bare_seconds,
+                                             " --own-model" if args.own_model else "",
+                                             "" if args.name == "ab" else " --name %s" % args.name),
+        "measured_model": ("each checkout's own %s" % rel) if args.own_model else
+                          ("the before checkout's %s, in both" % rel),
         "rounds": args.rounds, "model": model, "loadavg_start": [round(x, 2) for x in os.getloadavg()],
         "commands": ["python -m edge_runtime bench engine %s --vs-bare --warmup 0.5 --duration %g" % (
-            model, args.bare_seconds),
-                     "python benchmarks/runtime_bench.py --model %s latency --repeat 1 --synthetic-frames 30" % model,
+            model if not args.own_model else rel, args.bare_seconds),
+                     "python benchmarks/runtime_bench.py --model %s latency --repeat 1 --synthetic-frames 30" % (
+                         model if not args.own_model else rel),
                      "python benchmarks/runtime_bench.py --model %s throughput --frames %d --repeat 1" % (
-                         model, args.frames)]}
+                         model if not args.own_model else rel, args.frames)]}
     per: Dict[str, Dict[str, List[float]]] = {k: {} for k in trees}
     global MODEL
     MODEL = DEFAULT_MODEL  # the file name: ab.json
     for i in range(args.rounds):
         for name in (("before", "after") if i % 2 == 0 else ("after", "before")):
-            r = _one_round(trees[name], model, args)
+            r = _one_round(trees[name], models[name], args)
             for k, v in r.items():
                 per[name].setdefault(k, []).append(v)
             print("round %d %s: %s" % (i + 1, name, ", ".join("%s %.4g" % kv for kv in r.items())), flush=True)
@@ -349,7 +357,7 @@ def cmd_ab(args: argparse.Namespace) -> None:
                          "lines": lines, "lines_total": sum(lines.values())}
         res["rounds"] = i + 1
         res["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-        save("ab", res)
+        save(args.name, res)
 
 
 def _accuracy(model: str) -> Dict[str, Any]:
@@ -380,30 +388,39 @@ def _loads(*results: Optional[Dict[str, Any]]) -> str:
     return ", ".join(" / ".join("%.2f" % x for x in r["machine"]["loadavg"]) for r in results if r)
 
 
-def _ab_lines(ab: Dict[str, Any]) -> List[str]:
+def _ab_lines(ab: Dict[str, Any], sizes: bool = True) -> List[str]:
     """The before/after section (issue #16, "behaviour unchanged"), from runtime-results/ab.json."""
     out = ["", "## Before/after: %s vs %s, measured back to back" % (ab["before"]["commit"][:7], ab["after"]["commit"][:7]),
            "", "Command: `%s`. %d rounds; each round runs every measurement in both checkouts, the order of the "
            "checkouts reversed every other round (before first in round 1). The CPU was shared with a training run "
            "(load average %s at the start, %s at the end), so each figure is the median over the rounds, with every "
-           "round's value beside it. Model: the before checkout's `%s` for both (the INT8 CPU build `edge-runtime run` "
-           "runs; one file, so only the code differs), 1 thread." % (
+           "round's value beside it. Model: %s (the INT8 CPU build `edge-runtime run` runs), 1 thread." % (
                ab["command"], ab["rounds"], " / ".join("%.2f" % x for x in ab["loadavg_start"]),
-               " / ".join("%.2f" % x for x in ab["loadavg_end"]), Path(ab["model"]).name), "",
-           "| measurement | before (median) | after (median) | after - before | before, each round | after, each round |",
-           "|---|---|---|---|---|---|"]
+               " / ".join("%.2f" % x for x in ab["loadavg_end"]), ab["measured_model"]), "",
+           "| measurement | before (median) | after (median) | after - before | after's median within before's rounds? "
+           "| before, each round | after, each round |",
+           "|---|---|---|---|---|---|---|"]
+    for side in ("before", "after"):  # backend-only FPS of each round = loop FPS / the round's ratio
+        r = ab[side]["rounds"]
+        r["backend_fps"] = [f / q_ for f, q_ in zip(r["loop_fps"], r["ratio"])]
+        ab[side]["medians"]["backend_fps"] = float(np.median(r["backend_fps"]))
     for key, label, unit in (("overhead_ms", "runner overhead vs bare InferenceSession.run (median, ms)", "ms"),
                              ("p99_ms", "capture->decision p99, demo clip at 30 FPS (ms)", "ms"),
                              ("ratio", "loop throughput from a file / backend-only", "%"),
-                             ("loop_fps", "loop throughput from a file (FPS)", "")):
+                             ("loop_fps", "loop throughput from a file (FPS)", ""),
+                             ("backend_fps", "backend-only `Runner.infer` in a tight loop, same round (FPS)", "")):
         b, a = ab["before"]["medians"][key], ab["after"]["medians"][key]
         f = (lambda v: "%.1f %%" % (100 * v)) if unit == "%" else ((lambda v: "%.3f" % v) if unit else
                                                                     (lambda v: "%.0f" % v))
         d = ("%+.1f points" % (100 * (a - b))) if unit == "%" else (("%+.3f" % (a - b)) if unit else "%+.0f" % (a - b))
-        out.append("| %s | %s | %s | %s | %s | %s |" % (label, f(b), f(a), d, ", ".join(f(v) for v in ab["before"]["rounds"][key]),
-                                                       ", ".join(f(v) for v in ab["after"]["rounds"][key])))
-    out += ["", "Commands run in each checkout, per round: %s." % "; ".join("`%s`" % c for c in ab["commands"]),
-            "", "Module sizes (`wc -l edge_runtime/**/*.py`): before %d lines in %d modules, after %d lines in %d "
+        br = ab["before"]["rounds"][key]
+        inside = "yes" if min(br) <= a <= max(br) else ("no, above" if a > max(br) else "no, below")
+        out.append("| %s | %s | %s | %s | %s | %s | %s |" % (label, f(b), f(a), d, inside, ", ".join(f(v) for v in br),
+                                                            ", ".join(f(v) for v in ab["after"]["rounds"][key])))
+    out += ["", "Commands run in each checkout, per round: %s." % "; ".join("`%s`" % c for c in ab["commands"])]
+    if not sizes:
+        return out
+    out += ["", "Module sizes (`wc -l edge_runtime/**/*.py`): before %d lines in %d modules, after %d lines in %d "
             "modules. The largest after the change:" % (ab["before"]["lines_total"], len(ab["before"]["lines"]),
                                                          ab["after"]["lines_total"], len(ab["after"]["lines"])), "",
             "| module | before | after |", "|---|---|---|"]
@@ -436,7 +453,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     mem = _load("memory" + sfx) or mem  # the default build's run when there is one
     lat8, thr8, paced8 = _load("latency" + sfx), _load("throughput" + sfx), _load("paced" + sfx)
     earlier = _load("throughput" + sfx[:-5] + ".earlier-sets.json")
-    ab = _load("ab.json")
+    abs_ = [a for a in (_load("ab.json"), _load("ab.own-model.json")) if a]
     a8, a32 = _accuracy("mobilenetv2_cifar_x0_5.int8-cpu.onnx"), _accuracy("mobilenetv2_cifar_x0_5.onnx")
     m = lat["machine"]
     out = ["# The on-robot loop on this CPU (bundled MobileNetV2 x0.5, ONNX Runtime)", "",
@@ -519,8 +536,8 @@ def cmd_report(args: argparse.Namespace) -> None:
         out += soak.report_lines(OUT)
     if runner_thread_ab is not None:
         out += runner_thread_ab.report_lines(OUT)
-    if ab:
-        out += _ab_lines(ab)
+    for i, ab in enumerate(abs_):
+        out += _ab_lines(ab, sizes=i == len(abs_) - 1)
     out += ["", "## Reading these numbers", ""] + notes(lat, lat8, thr, thr8, paced, earlier, a8)
     from edge_runtime.fsio import write_text_atomic
 
@@ -599,6 +616,9 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
     p.add_argument("--frames", type=int, default=1500, help="throughput frames per round (default 1500)")
     p.add_argument("--bare-seconds", type=float, default=4.0, help="bench engine --vs-bare duration (default 4)")
+    p.add_argument("--own-model", action="store_true",
+                   help="each checkout runs its own bundled INT8 file (default: the before checkout's, in both)")
+    p.add_argument("--name", default="ab", help="result file runtime-results/NAME.json (default ab)")
     p = sub.add_parser("report")
     p.add_argument("--out", type=Path, default=None, help="write here instead of benchmarks/runtime.md")
     args = ap.parse_args()
