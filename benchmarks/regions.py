@@ -411,8 +411,9 @@ def report(args: argparse.Namespace) -> None:
         "[regions-results/](regions-results/); each section names the command that wrote its file. All on the "
         "2-core CPU of this machine (ONNX Runtime CPU, the bundled MobileNetV2 x0.5 INT8 CPU build); there is no GPU "
         "and no TensorRT here, so no GPU batch figure is given (the issue asks for PyTorch CUDA or TensorRT batch "
-        "1..16 where a GPU is at hand). The machine was shared with a model training and other sessions' tests "
-        "during every run: the load averages are in each table, and tails (p99, max) are inflated by it.",
+        "1..16 where a GPU is at hand). Runs whose name ends in `-quiet` ran with nothing else on the machine (the "
+        "goal figures); the others shared it with a model training and other sessions' tests: the load averages "
+        "are in each table, and their tails (p99, max) are inflated by it.",
         "",
         "## 1. Per-image cost against batch size, through the project's runner",
         "",
