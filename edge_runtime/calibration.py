@@ -25,6 +25,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .errors import EdgeRuntimeError
+from .figures import png_bytes
 
 __all__ = ["temperature_of", "probabilities", "nll", "fit_temperature", "ece", "reliability", "reliability_png",
            "calibration_record", "BINS"]
@@ -137,7 +138,6 @@ def reliability_png(curves: Sequence[Tuple[str, Mapping[str, Any]]], title: str)
     """A reliability diagram: accuracy against confidence per bin for each (label, :func:`reliability` result),
     with the diagonal; matplotlib when installed, else a plain bar picture."""
     try:
-        import io
 
         import matplotlib
 
@@ -173,10 +173,7 @@ def reliability_png(curves: Sequence[Tuple[str, Mapping[str, Any]]], title: str)
         ax.legend(loc="upper left", fontsize=8)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig)
 
 
 def _slice(spec: str, n: int) -> Tuple[int, int]:

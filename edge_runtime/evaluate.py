@@ -24,6 +24,7 @@ from .errors import EdgeRuntimeError
 from .fsio import PathLike, check_writable, write_bytes_atomic, write_json_atomic
 from .preprocess import preprocess_batch
 from .progress import Progress
+from .figures import png_bytes
 
 
 def predict(runner: Runner, images: np.ndarray, pp: Dict[str, Any], batch: int = 250,
@@ -90,7 +91,6 @@ def confusion_png(conf: np.ndarray, class_names: Sequence[str], title: str) -> b
     """Row-normalized confusion matrix: matplotlib with labels when installed, else a plain heat map."""
     norm = conf / np.maximum(conf.sum(1, keepdims=True), 1)
     try:
-        import io
 
         import matplotlib
 
@@ -119,10 +119,7 @@ def confusion_png(conf: np.ndarray, class_names: Sequence[str], title: str) -> b
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig)
 
 
 def manual_manifest(artifact: PathLike, dataset: str, mean: Optional[List[float]], std: Optional[List[float]],

@@ -27,6 +27,7 @@ import numpy as np
 from .errors import EdgeRuntimeError
 from .fsio import PathLike, write_bytes_atomic, write_json_atomic, write_text_atomic
 from .scenario import ACTIONS, Scenario, read_frames, truth
+from .figures import png_bytes
 
 __all__ = ["score", "actions_from_events", "model_outputs", "policy_actions", "runs", "markdown", "timeline_png",
            "write_report", "GRACE_S"]
@@ -231,7 +232,6 @@ def markdown(res: Mapping[str, Any], title: str = "") -> str:
 
 def timeline_png(sc: Scenario, actions: np.ndarray, confidence: Optional[np.ndarray], title: str) -> bytes:
     """Truth band, decision band and the top-class confidence over time."""
-    import io
 
     import matplotlib
 
@@ -266,10 +266,7 @@ def timeline_png(sc: Scenario, actions: np.ndarray, confidence: Optional[np.ndar
                    bbox_to_anchor=(1.0, 1.9))
     fig.suptitle(title, fontsize=9, x=0.01, ha="left")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig, dpi=90)
 
 
 def write_report(out_dir: PathLike, res: Dict[str, Any], sc: Scenario, actions: np.ndarray,

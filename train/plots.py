@@ -1,11 +1,11 @@
 """Figures written the way every artifact is: rendered in memory, then an atomic write."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from edge_runtime.fsio import PathLike, write_bytes_atomic
+from edge_runtime.figures import png_bytes
 
 
 def new_figure(figsize: Tuple[float, float]) -> Any:
@@ -20,9 +20,7 @@ def new_figure(figsize: Tuple[float, float]) -> Any:
 
 def save_png(fig: Any, path: PathLike, dpi: int = 100) -> Path:
     """Write ``fig`` as PNG atomically; no "Software" tag, so the same data give the same bytes."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
-    write_bytes_atomic(path, buf.getvalue())
+    write_bytes_atomic(path, png_bytes(fig, dpi=dpi, close=False, metadata={"Software": None}))
     return Path(path)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 from ..fsio import PathLike, write_bytes_atomic, write_json_atomic, write_text_atomic
+from ..figures import png_bytes
 
 FORMAT = "edge-runtime.bench/1"
 #: the terminal/CSV/markdown columns (Ultralytics' benchmark columns, plus p99 and peak memory)
@@ -225,10 +226,7 @@ def plot_png(rep: Dict[str, Any]) -> bytes:
                              fontsize=9)
                 fig.suptitle(title, fontsize=9)
                 fig.tight_layout()
-                buf = io.BytesIO()
-                fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-                plt.close(fig)
-                return buf.getvalue()
+                return png_bytes(fig, bbox_inches="tight")
             for key, ls in (("p50_ms", "-"), ("p90_ms", "--"), ("p99_ms", ":")):
                 if r.get(key) is not None:
                     x = r[key] * (b if key == "p99_ms" else 1)  # the row's p99 is per image, samples per call
@@ -243,10 +241,7 @@ def plot_png(rep: Dict[str, Any]) -> bytes:
             ax2.grid(alpha=0.3)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")  # the legends outside the axes included
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig, bbox_inches="tight")  # the legends outside the axes included
 
 
 def write_outputs(rep: Dict[str, Any], out_dir: PathLike, stem: Optional[str] = None) -> List[str]:

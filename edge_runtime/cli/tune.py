@@ -26,6 +26,7 @@ from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
 
 from ..config import flag_type
 from ._common import command_line
+from ..figures import png_bytes
 
 
 def _list(item: Callable[[str], Any], what: str) -> Callable[[str], List[Any]]:
@@ -260,7 +261,6 @@ def _markdown(res: Dict[str, Any]) -> str:
 
 
 def _png(rows: Sequence[Mapping[str, Any]], front: Sequence[Mapping[str, Any]], best: Any, res: Dict[str, Any]) -> bytes:
-    import io
 
     import matplotlib
 
@@ -290,7 +290,4 @@ def _png(rows: Sequence[Mapping[str, Any]], front: Sequence[Mapping[str, Any]], 
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig)
