@@ -20,6 +20,7 @@ import dataclasses
 import json
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
@@ -308,42 +309,113 @@ def batch_ratio(args: argparse.Namespace) -> None:
 
     runner = backends.load(args.model, threads=args.threads)
     rng = np.random.default_rng(0)
+    bare = None
+    if args.vs_bare:  # the same model, input and session options, called bare: the runner cannot beat it
+        from edge_runtime.backends.onnxrt import session
+
+        sess = session(args.model, args.threads)
+        name_in, name_out = sess.get_inputs()[0].name, sess.get_outputs()[0].name
+        bare = lambda x: sess.run([name_out], {name_in: x})  # noqa: E731
     out: Dict[str, Any] = {"command": " ".join(["python"] + sys.argv), "model": str(args.model), "threads": args.threads,
                            "batches": args.batches, "rounds": args.rounds, "seconds_per_turn": args.seconds,
                            "evidence": evidence()}
-    wall: Dict[int, List[float]] = {b: [] for b in args.batches}
-    cpu: Dict[int, List[float]] = {b: [] for b in args.batches}
+    kinds = ["runner"] + (["bare"] if bare is not None else [])
+    wall: Dict[str, Dict[int, List[float]]] = {k: {b: [] for b in args.batches} for k in kinds}
+    cpu: Dict[str, Dict[int, List[float]]] = {k: {b: [] for b in args.batches} for k in kinds}
     with runner:
         out["runner"] = runner.name
         xs = {b: rng.standard_normal((b, 3, 32, 32)).astype(np.float32) for b in args.batches}
+        call = {"runner": runner.infer, "bare": bare}
         for b in args.batches:  # warm-up
-            for _ in range(5):
-                runner.infer(xs[b])
+            for k in kinds:
+                for _ in range(5):
+                    call[k](xs[b])
         for r in range(args.rounds):
             for b in (args.batches if r % 2 == 0 else list(reversed(args.batches))):
-                times = []
-                c0, t_end = time.process_time(), time.perf_counter() + args.seconds
-                while True:
-                    t = time.perf_counter()
-                    runner.infer(xs[b])
-                    times.append(time.perf_counter() - t)
-                    if t + times[-1] >= t_end and len(times) >= 5:
-                        break
-                cpu[b].append((time.process_time() - c0) * 1e3 / (len(times) * b))
-                wall[b].append(float(np.median(times)) * 1e3 / b)
+                for k in (kinds if r % 2 == 0 else list(reversed(kinds))):
+                    fn, x, times = call[k], xs[b], []
+                    c0, t_end = time.process_time(), time.perf_counter() + args.seconds
+                    while True:
+                        t = time.perf_counter()
+                        fn(x)
+                        times.append(time.perf_counter() - t)
+                        if t + times[-1] >= t_end and len(times) >= 5:
+                            break
+                    cpu[k][b].append((time.process_time() - c0) * 1e3 / (len(times) * b))
+                    wall[k][b].append(float(np.median(times)) * 1e3 / b)
     out["evidence"]["loadavg_end"] = evidence()["loadavg"]
-    out["per_batch"] = {}
-    for b in args.batches:
-        out["per_batch"][str(b)] = {
-            "wall_median_ms_per_image": float(np.median(wall[b])), "cpu_median_ms_per_image": float(np.median(cpu[b])),
-            "wall_vs_batch1": float(np.median(wall[b])) / float(np.median(wall[args.batches[0]])),
-            "cpu_vs_batch1": float(np.median(cpu[b])) / float(np.median(cpu[args.batches[0]])),
-            "wall_round_ms_per_image": wall[b], "cpu_round_ms_per_image": cpu[b]}
+    b0 = args.batches[0]
+    for k in kinds:
+        key = "per_batch" if k == "runner" else "bare_per_batch"
+        out[key] = {}
+        for b in args.batches:
+            out[key][str(b)] = {
+                "wall_median_ms_per_image": float(np.median(wall[k][b])),
+                "cpu_median_ms_per_image": float(np.median(cpu[k][b])),
+                "wall_vs_batch1": float(np.median(wall[k][b])) / float(np.median(wall[k][b0])),
+                "cpu_vs_batch1": float(np.median(cpu[k][b])) / float(np.median(cpu[k][b0])),
+                "wall_round_ms_per_image": wall[k][b], "cpu_round_ms_per_image": cpu[k][b]}
     args.out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(args.out / "batch-ratio.json", out)
+    for k in kinds:
+        for b, r in out["per_batch" if k == "runner" else "bare_per_batch"].items():
+            print("%-6s batch %s: wall %.3f ms/image (%.2fx batch 1), CPU %.3f ms/image (%.2fx batch 1)" % (
+                k, b, r["wall_median_ms_per_image"], r["wall_vs_batch1"], r["cpu_median_ms_per_image"],
+                r["cpu_vs_batch1"]))
+
+
+def ort_profile(args: argparse.Namespace) -> None:
+    """Where ONNX Runtime spends a call of the model: its own profiler (``SessionOptions.enable_profiling``), kernel
+    time summed per operator type, per image, at each batch size. The profiler adds a fixed cost per node, so the
+    shares are the point here, not the absolute times."""
+    from edge_runtime.backends.onnxrt import session
+    from edge_runtime.bench.probe import evidence
+
+    out: Dict[str, Any] = {"command": " ".join(["python"] + sys.argv), "model": str(args.model),
+                           "threads": args.threads, "calls": args.calls, "evidence": evidence(), "per_batch": {}}
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        for b in args.batches:
+            sess = session(args.model, args.threads, profile_prefix=str(Path(tmp) / ("b%d" % b)))
+            feed = {sess.get_inputs()[0].name: rng.standard_normal((b, 3, 32, 32)).astype(np.float32)}
+            for _ in range(args.calls):
+                sess.run(None, feed)
+            events = json.loads(Path(sess.end_profiling()).read_text())
+            per_op: Dict[str, float] = {}
+            for e in events:
+                if e.get("cat") == "Node" and str(e.get("name", "")).endswith("_kernel_time"):
+                    op = e["args"]["op_name"]
+                    per_op[op] = per_op.get(op, 0.0) + e["dur"] / 1e3  # us -> ms
+            total = sum(per_op.values())
+            out["per_batch"][str(b)] = {
+                "kernel_ms_per_image": total / (args.calls * b),
+                "ops": {k: {"ms_per_image": v / (args.calls * b), "share": v / total}
+                        for k, v in sorted(per_op.items(), key=lambda kv: -kv[1])}}
+    out["evidence"]["loadavg_end"] = evidence()["loadavg"]
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(args.out / "ort-profile.json", out)
     for b, r in out["per_batch"].items():
-        print("batch %s: wall %.3f ms/image (%.2fx batch 1), CPU %.3f ms/image (%.2fx batch 1)" % (
-            b, r["wall_median_ms_per_image"], r["wall_vs_batch1"], r["cpu_median_ms_per_image"], r["cpu_vs_batch1"]))
+        print("batch %s: %.3f ms kernel time per image; %s" % (b, r["kernel_ms_per_image"], ", ".join(
+            "%s %.0f %%" % (k, 100 * v["share"]) for k, v in list(r["ops"].items())[:4])))
+
+
+def _profile_lines(path: Path) -> List[str]:
+    j = json.loads(path.read_text())
+    batches = list(j["per_batch"])
+    ops = list(j["per_batch"][batches[0]]["ops"])
+    lines = ["`%s` (%d calls per batch size, %s thread(s); ONNX Runtime's profiler: kernel time per operator type, "
+             "per image; the profiler's own cost per node inflates small batches)" % (
+                 j["command"], j["calls"], j["threads"]), "",
+             "| operator | " + " | ".join("batch %s: ms per image (share)" % b for b in batches) + " |",
+             "|---|" + "---|" * len(batches)]
+    for op in ops:
+        cells = []
+        for b in batches:
+            o = j["per_batch"][b]["ops"].get(op)
+            cells.append("-" if o is None else "%.3f (%.0f %%)" % (o["ms_per_image"], 100 * o["share"]))
+        lines.append("| %s | %s |" % (op, " | ".join(cells)))
+    lines.append("| all kernels | %s |" % " | ".join("%.3f" % j["per_batch"][b]["kernel_ms_per_image"] for b in batches))
+    return lines
 
 
 def _ratio_lines(path: Path) -> List[str]:
@@ -354,9 +426,11 @@ def _ratio_lines(path: Path) -> List[str]:
                                  " ".join("%.1f" % x for x in j["evidence"].get("loadavg_end") or [])), "",
              "| batch | wall ms per image (median of rounds) | vs batch 1 | process CPU ms per image | vs batch 1 |",
              "|---|---|---|---|---|"]
-    for b, r in j["per_batch"].items():
-        lines.append("| %s | %.3f | %.2fx | %.3f | %.2fx |" % (b, r["wall_median_ms_per_image"], r["wall_vs_batch1"],
-                                                             r["cpu_median_ms_per_image"], r["cpu_vs_batch1"]))
+    for what, key in (("", "per_batch"), (" (bare InferenceSession.run)", "bare_per_batch")):
+        for b, r in (j.get(key) or {}).items():
+            lines.append("| %s%s | %.3f | %.2fx | %.3f | %.2fx |" % (
+                b, what, r["wall_median_ms_per_image"], r["wall_vs_batch1"], r["cpu_median_ms_per_image"],
+                r["cpu_vs_batch1"]))
     return lines
 
 
@@ -426,6 +500,8 @@ def report(args: argparse.Namespace) -> None:
         parts += ["### %s" % name.parent.name, ""] + _engine_table(name) + [""]
     for name in sorted(RESULTS.glob("ratio-*/batch-ratio.json")):
         parts += ["### %s (interleaved)" % name.parent.name, ""] + _ratio_lines(name) + [""]
+    for name in sorted(RESULTS.glob("*/ort-profile.json")):
+        parts += ["### %s (where ONNX Runtime spends the time)" % name.parent.name, ""] + _profile_lines(name) + [""]
     parts += ["## 2. Two cameras x four regions at 30 FPS each", "",
               "Goal: capture->decision p99 <= 10 ms and no deadline misses (the issue: over 10 minutes), CPU time "
               "per step reported. `synthetic://` cameras at 30 FPS, 320x180, deploy/configs/two-cameras.yaml (4 "
@@ -470,12 +546,21 @@ def main() -> None:
     b.add_argument("--threads", type=int, default=2)
     b.add_argument("--rounds", type=int, default=10)
     b.add_argument("--seconds", type=float, default=1.0)
+    b.add_argument("--vs-bare", action="store_true",
+                   help="also time a bare InferenceSession.run (same model, input, session options) in every round")
     b.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "regions-results" / "ratio-t2")
+    o = sub.add_parser("ort-profile", help="ONNX Runtime's profiler: kernel time per operator type, per batch size")
+    o.add_argument("--model", type=Path, default=DYN)
+    o.add_argument("--batches", type=lambda t: [int(x) for x in t.split(",")], default=[1, 8])
+    o.add_argument("--threads", type=int, default=2)
+    o.add_argument("--calls", type=int, default=300)
+    o.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "regions-results" / "ort-profile")
     r = sub.add_parser("report", help="benchmarks/regions.md from the result files")
     r.add_argument("--notes", type=Path, default=ROOT / "benchmarks" / "regions-results" / "notes.md",
                    help="hand-written findings appended at the end (each citing the files above)")
     args = p.parse_args()
-    {"dynbatch": dynbatch, "scenario": scenario, "report": report, "batch-ratio": batch_ratio}[args.cmd](args)
+    {"dynbatch": dynbatch, "scenario": scenario, "report": report, "batch-ratio": batch_ratio,
+     "ort-profile": ort_profile}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -143,3 +143,23 @@ def test_eval_and_bench_use_the_one_loader(tmp_path: Path, man10: Any, lenet_ckp
         open_runner(p)
     r, m = load_artifact(lenet_ckpt)
     assert r.name == "torch" and m is r.manifest
+
+
+def test_onnx_session_profile_prefix_writes_the_profile_with_the_same_options(tmp_path: Path) -> None:
+    """``session(profile_prefix=...)`` (benchmarks/regions.py ort-profile): the project's session, plus ONNX
+    Runtime's profiler; without it no profile file appears."""
+    import json
+
+    from edge_runtime.backends.onnxrt import session
+
+    model = tiny_onnx(tmp_path / "m.onnx", ["batch", 3, 32, 32], 10)
+    plain = session(model, 1)
+    plain.run(None, {plain.get_inputs()[0].name: np.zeros((2, 3, 32, 32), np.float32)})
+    assert not list(tmp_path.glob("*prof*.json"))
+    sess = session(model, 1, profile_prefix=str(tmp_path / "prof"))
+    out = sess.run(None, {sess.get_inputs()[0].name: np.zeros((2, 3, 32, 32), np.float32)})[0]
+    assert out.shape == (2, 10)
+    path = Path(sess.end_profiling())
+    assert path.parent == tmp_path and path.name.startswith("prof")
+    ops = {e["args"]["op_name"] for e in json.loads(path.read_text()) if e.get("cat") == "Node" and "op_name" in e.get("args", {})}
+    assert ops, "the profile names the model's operators"
