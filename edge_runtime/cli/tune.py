@@ -271,19 +271,35 @@ def _png(rows: Sequence[Mapping[str, Any]], front: Sequence[Mapping[str, Any]], 
         return ([100 * (r["false_stop_in_go"] or 0.0) for r in rs],
                 [r["reaction_p90"] if r["reaction_p90"] is not None else float("nan") for r in rs])
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
     bad = [r for r in rows if r["missed_stop_segments"] > 0]
     ok = [r for r in rows if r["missed_stop_segments"] == 0]
     if bad:
         ax.scatter(*xy(bad), s=10, c="#cccccc", marker="x", label="misses a STOP segment (%d)" % len(bad))
-    ax.scatter(*xy(ok), s=12, c="#7f9fbf", label="no missed STOP (%d)" % len(ok))
-    fx, fy = xy(front)
-    ax.plot(fx, fy, "o-", c="#d62728", ms=4, lw=1, label="Pareto front")
+    ax.scatter(*xy(ok), s=12, c="#9fb7cf", label="no missed STOP (%d)" % len(ok))
+    # The front is over three objectives; in these two axes only its members that no other config beats on both
+    # plotted ones form a line (a staircase); the rest are better on GO during STOP, which the colour shows.
+    plain2 = sorted((x, y) for x, y in zip(*xy(ok)) if y == y)
+    stair, low = [], float("inf")
+    for x, y in plain2:
+        if y < low:
+            stair.append((x, y))
+            low = y
+    if stair:
+        sx = [p[0] for p in stair] + [plain2[-1][0]]
+        sy = [p[1] for p in stair] + [stair[-1][1]]
+        ax.step(sx, sy, where="post", c="#555555", lw=1, ls="--", label="best trade-off in these two axes")
+    if front:
+        fx, fy = xy(front)
+        sc = ax.scatter(fx, fy, s=28, c=[100 * (r["go_in_stop"] or 0.0) for r in front], cmap="plasma",
+                        edgecolors="#d62728", lw=0.8, zorder=3,
+                        label="Pareto front over 3 objectives (%d)" % len(front))
+        fig.colorbar(sc, ax=ax, pad=0.01).set_label("GO during STOP segments (%), front only", fontsize=8)
     if best is not None:
         bx, by = xy([best])
-        ax.scatter(bx, by, s=120, facecolors="none", edgecolors="black", lw=1.5, label="chosen")
+        ax.scatter(bx, by, s=140, facecolors="none", edgecolors="black", lw=1.5, zorder=4, label="chosen")
     b0x, b0y = xy([rows[0]])
-    ax.scatter(b0x, b0y, s=80, marker="D", c="#ff9f1c", label="base config")
+    ax.scatter(b0x, b0y, s=80, marker="D", c="#ff9f1c", zorder=4, label="base config")
     ax.set_xlabel("false STOP share in GO segments (%), after the grace")
     ax.set_ylabel("reaction p90 to STOP segments (frames)")
     ax.set_title("%d configs, %s (%s)" % (len(rows), res["model"], res["backend"]), fontsize=9)
