@@ -95,7 +95,13 @@ def describe_result(out: Path) -> str:
         budget = load_yaml(out / "config.yaml").get("time_budget")
     acc = man.get("accuracy", {})
     n = acc.get("n")
-    return "%s (PyTorch, %s test images); best.pt is epoch %s -> %s" % (
-        summary_line(rows, epochs, budget), n if n is not None else "?", acc.get("epoch", "-"), out)
+    avg = man.get("training", {}).get("average") or {}
+    if avg.get("chosen_for_best"):
+        eps = avg["epochs"]
+        what = "the weight average of epochs %s-%s (%.2f %%)" % (eps[0], eps[-1], avg["top1"])
+    else:
+        what = "epoch %s" % acc.get("epoch", "-")
+    return "%s (PyTorch, %s test images); best.pt is %s -> %s" % (
+        summary_line(rows, epochs, budget), n if n is not None else "?", what, out)
 
 

@@ -157,6 +157,7 @@ class _State:
     best_acc: float = -1.0
     rows: List[Dict[str, Any]] = field(default_factory=list)
     partial: Optional[Dict[str, Any]] = None
+    average: Optional[Dict[str, Any]] = None   # average_from: {"weights": running mean, "epochs": [1-based]}
 
 
 def _check_out(cfg: TrainConfig, resume: bool) -> Path:
@@ -259,7 +260,8 @@ def _restore(run: _Run) -> _State:
         raise EdgeRuntimeError("%s does not fit this run's model %s with %d classes (%s); resume with the config it was "
                                "saved with" % (last, run.cfg.model, run.ds.num_classes, str(exc).splitlines()[0][:160]))
     st = _State(step=int(ck["scheduler"]["step"]), elapsed=float(ck["scheduler"]["elapsed"]), epoch=int(ck["epoch"]),
-                best_acc=float(ck.get("best_acc", -1.0)), rows=list(ck.get("history", [])), partial=ck.get("partial"))
+                best_acc=float(ck.get("best_acc", -1.0)), rows=list(ck.get("history", [])), partial=ck.get("partial"),
+                average=ck.get("average"))
     checkpoint.set_rng_state(ck.get("rng", {}), run.device)
     if run.dd.main:
         where = ("epoch %d, step %d of %d" % (st.epoch + 1, st.partial["batch"], len(run.train_loader))
@@ -271,7 +273,51 @@ def _restore(run: _Run) -> _State:
 def _payload(run: _State, r: _Run, epoch_done: int, manifest: Dict[str, Any]) -> Dict[str, Any]:
     return {"model": r.model.state_dict(), "optimizer": r.optimizer.state_dict(),
             "scheduler": {"step": run.step, "elapsed": run.elapsed}, "epoch": epoch_done, "rng": checkpoint.rng_state(r.device),
-            "config": r.cfg.to_dict(), "manifest": manifest, "history": run.rows, "best_acc": run.best_acc}
+            "config": r.cfg.to_dict(), "manifest": manifest, "history": run.rows, "best_acc": run.best_acc,
+            **({"average": run.average} if run.average is not None else {})}
+
+
+def _accumulate_average(r: _Run, st: _State, epoch_done: int, progress: float) -> None:
+    """average_from: fold this epoch's end weights into the running mean when the epoch ends at or after that
+    fraction of the schedule (the last epoch always counts)."""
+    frm = r.cfg.average_from
+    if frm is None or progress < frm:
+        return
+    w = {k: v.detach().to("cpu", copy=True) for k, v in r.model.state_dict().items()}
+    if st.average is None:
+        st.average = {"weights": w, "epochs": [epoch_done]}
+        return
+    n = len(st.average["epochs"])
+    for k, v in st.average["weights"].items():
+        if v.is_floating_point():
+            v.add_(w[k].to(v.dtype) - v, alpha=1.0 / (n + 1))   # running mean in place: mean_{n+1}
+        else:
+            v.copy_(w[k])   # counters (BatchNorm's num_batches_tracked): the latest
+    st.average["epochs"].append(epoch_done)
+
+
+def _evaluate_average(r: _Run, st: _State) -> Optional[Tuple[nn.Module, Dict[str, Any]]]:
+    """The averaged weights in a copy of the model, BatchNorm statistics recomputed over one pass of the training
+    images (augmented as in training; torch.optim.swa_utils.update_bn), evaluated on the test split."""
+    import copy
+
+    from torch.optim.swa_utils import update_bn
+
+    if st.average is None or len(st.average["epochs"]) < 2:
+        return None
+    model = copy.deepcopy(r.model)
+    model.load_state_dict(st.average["weights"])
+    t0 = time.perf_counter()
+    r.train_loader.set_epoch(r.cfg.epochs)   # a pass past the schedule's epochs: not a batch order training used
+    update_bn(r.train_loader, model, device=r.device)
+    ev = summarize(*predict(model, r.test_loader, r.device, r.cfg.amp))
+    eps = st.average["epochs"]
+    info = {"epochs": eps, "n": len(eps), "from": r.cfg.average_from, "top1": ev["top1"],
+            "top1_first1000": ev["top1_first1000"] if r.first_exact else None, "loss": ev["loss"],
+            "bn": "statistics recomputed over one pass of the %d training images%s" % (
+                r.train_loader.n, " of this rank" if r.dd.world > 1 else ""),
+            "seconds": round(time.perf_counter() - t0, 2)}
+    return model, info
 
 
 @dataclass
@@ -404,12 +450,16 @@ def _end_epoch(r: _Run, st: _State, epoch: int, tally: _Tally, t0: float, t_star
     if last_epoch or (epoch + 1) % max(1, cfg.eval_every) == 0:
         ev = summarize(*predict(r.model, r.test_loader, device, cfg.amp))
         row.update(test_loss=ev["loss"], test_acc=ev["top1"], test_acc_first1000=ev["top1_first1000"] if r.first_exact else None)
+    st.elapsed = time.perf_counter() - t_start
+    done = 1.0 if last_epoch else (st.elapsed / cfg.time_budget if cfg.time_budget else
+                                   st.step / max(1, cfg.epochs * len(r.train_loader)))
+    _accumulate_average(r, st, epoch + 1, done)
+    averaged = _evaluate_average(r, st) if last_epoch and dd.main else None
     if bar is not None:
         if row["test_acc"] is not None:
             bar.set_postfix(dict(tally.postfix, test="%.2f%%" % row["test_acc"]))
         bar.close()
     st.rows.append(row)
-    st.elapsed = time.perf_counter() - t_start
     st.epoch = epoch + 1
     if dd.main:
         if bar is None:
@@ -417,11 +467,12 @@ def _end_epoch(r: _Run, st: _State, epoch: int, tally: _Tally, t0: float, t_star
                 epoch + 1, cfg.epochs, row["train_loss"], row["train_acc"],
                 "-" if row["test_loss"] is None else "%.4f" % row["test_loss"],
                 "-" if row["test_acc"] is None else "%.2f" % row["test_acc"], row["images_per_s"], secs), flush=True)
-        _save_epoch(r, st, row)
+        _save_epoch(r, st, row, averaged)
     return row
 
 
-def _save_epoch(r: _Run, st: _State, row: Dict[str, Any]) -> None:
+def _save_epoch(r: _Run, st: _State, row: Dict[str, Any],
+                averaged: Optional[Tuple[nn.Module, Dict[str, Any]]] = None) -> None:
     cfg = r.cfg
     improved = row["test_acc"] is not None and row["test_acc"] > st.best_acc
     if improved:
@@ -447,12 +498,46 @@ def _save_epoch(r: _Run, st: _State, row: Dict[str, Any]) -> None:
         best = dict(man)
         best["sha256"] = sha256_file(r.out / "best.pt")
         write_json_atomic(r.out / "manifest.json", best)
+    if averaged is not None:
+        _save_average(r, st, averaged, man, payload)
     checkpoint.save(r.out / "last.pt", payload)
     write_metrics(st.rows, r.out / "metrics.csv")
     plot_curves(st.rows, r.out / "curves.png", "%s on %s: %s" % (cfg.model, cfg.dataset,
                                                                   summary_line(st.rows, cfg.epochs, cfg.time_budget)),
                 epochs=None if cfg.time_budget else cfg.epochs, schedule=_schedule_curve(cfg),
                 steps_per_epoch=len(r.train_loader))
+
+
+def _save_average(r: _Run, st: _State, averaged: Tuple[nn.Module, Dict[str, Any]], man: Dict[str, Any],
+                  payload: Dict[str, Any]) -> None:
+    """average.pt (always), and best.pt when the average beats every evaluated epoch; its manifest says which."""
+    model, info = averaged
+    eps = info["epochs"]
+    span = "epoch %d" % eps[0] if len(eps) == 1 else "epochs %d-%d" % (eps[0], eps[-1])
+    best_single = st.best_acc
+    chosen = info["top1"] > best_single
+    info["chosen_for_best"] = chosen
+    acc = dict(man["accuracy"], top1=info["top1"], top1_first1000=info["top1_first1000"], epoch=eps[-1],
+               selection="the uniform average of the weights at the end of %s (%d epochs, average_from %s; SWA), "
+                         "BatchNorm statistics recomputed; %s" % (
+                             span, len(eps), r.cfg.average_from,
+                             "it beat the best evaluated epoch (%.2f %%) on test" % best_single if chosen else
+                             "the best evaluated epoch (%.2f %%) is best.pt" % best_single))
+    aman = dict(man, accuracy=acc, training=dict(man["training"], average=info))
+    apay = dict(payload, model=model.state_dict(), manifest=aman)
+    apay.pop("optimizer", None)   # the average is not a point of the optimizer's trajectory: never resumed from
+    checkpoint.save(r.out / "average.pt", apay)
+    if chosen:
+        st.best_acc = info["top1"]
+        payload["best_acc"] = st.best_acc
+        checkpoint.save(r.out / "best.pt", dict(apay, best_acc=st.best_acc))
+        best = dict(aman)
+        best["sha256"] = sha256_file(r.out / "best.pt")
+        write_json_atomic(r.out / "manifest.json", best)
+    print("weight average of %s: test %.2f %%%s -> %s%s" % (
+        span, info["top1"], "" if info["top1_first1000"] is None else " (first 1000: %.2f %%)" % info["top1_first1000"],
+        r.out / "average.pt", ", kept as best.pt" if chosen else "; best.pt stays the best epoch (%.2f %%)" % best_single),
+        flush=True)
 
 
 def fit(cfg: TrainConfig, resume: bool = False, progress: bool = True,
