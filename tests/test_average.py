@@ -62,6 +62,33 @@ def test_average_is_the_mean_of_the_epoch_end_weights_with_batchnorm_recomputed(
     assert "weight average of epochs 2-4: test %.2f %%" % info["top1"] in printed, printed
 
 
+def test_snapshots_averaged_after_the_run_equal_the_in_run_average(cifar10_dir, tmp_path):
+    """train.average.from_snapshots on copies of last.pt taken at epoch ends gives the checkpoint that
+    --average-from gives during the run (same folding, same BatchNorm pass)."""
+    import shutil
+
+    from train.average import from_snapshots
+
+    out = tmp_path / "run"
+    snaps = tmp_path / "snaps"
+    snaps.mkdir()
+
+    def on_epoch(row):
+        shutil.copy(out / "last.pt", snaps / ("e%d.pt" % row["epoch"]))
+
+    fit(TrainConfig(out=str(out), data_dir=str(cifar10_dir), average_from=0.5, **BN), progress=False,
+        on_epoch=on_epoch)
+    man = from_snapshots([snaps / "e4.pt", snaps / "e2.pt", snaps / "e3.pt"], tmp_path / "post.pt")
+    a, b = checkpoint.load(out / "average.pt"), checkpoint.load(tmp_path / "post.pt")
+    assert man["training"]["average"]["epochs"] == [2, 3, 4]
+    assert man["accuracy"]["top1"] == a["manifest"]["training"]["average"]["top1"]
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    with pytest.raises(Exception, match="distinct epoch ends"):
+        from_snapshots([snaps / "e3.pt", snaps / "e3.pt"], tmp_path / "bad.pt")
+    assert not (tmp_path / "bad.pt").exists()
+
+
 def test_without_average_from_nothing_is_averaged(cifar10_dir, tmp_path):
     out = tmp_path / "plain"
     fit(TrainConfig(out=str(out), data_dir=str(cifar10_dir), **dict(BN, epochs=2)), progress=False)

@@ -38,7 +38,7 @@ from edge_runtime.cli._common import command_line
 from edge_runtime.errors import EdgeRuntimeError
 from edge_runtime.fsio import sha256_file, write_json_atomic
 
-from . import checkpoint, data
+from . import average as averaging, checkpoint, data
 from .checkpoint import StopOnSignal, TrainingInterrupted
 from .config import TrainConfig, save_yaml
 from .distill import Teachers, kd_loss, setup_teachers
@@ -171,6 +171,28 @@ def _check_out(cfg: TrainConfig, resume: bool) -> Path:
     return out
 
 
+def make_loaders(cfg: TrainConfig, device: torch.device, dd: Optional[Dist] = None) -> Tuple[
+        data.CifarData, data.Split, data.Split, bool, data.TensorLoader, data.TensorLoader]:
+    """The run's data as its config defines it: (dataset, train split, test split, whether the test split is the
+    whole official one, training loader, test loader)."""
+    rank, world = (dd.rank, dd.world) if dd is not None else (0, 1)
+    ds = data.load(cfg.dataset, cfg.data_dir, download_missing=cfg.download)
+    if cfg.classes:
+        ds = data.select_classes(ds, cfg.classes)
+    train_split, test_split = ds.train, ds.test
+    if cfg.subset:
+        train_split = data.subset(train_split, cfg.subset, cfg.seed)
+        test_split = data.subset(test_split, cfg.subset, cfg.seed + 1)
+    first_exact = len(test_split) == len(ds.test) and not cfg.classes
+    bs = max(1, cfg.batch_size // world)
+    train_loader = data.TensorLoader(train_split, bs, ds.mean, ds.std, device, train=True,
+                                     augment=data.Augment(crop_padding=cfg.crop_padding, flip=cfg.flip, cutout=cfg.cutout),
+                                     seed=cfg.seed, drop_last=True, rank=rank, world=world,
+                                     channels_last=cfg.channels_last)
+    test_loader = data.TensorLoader(test_split, 1000, ds.mean, ds.std, device, train=False, channels_last=cfg.channels_last)
+    return ds, train_split, test_split, first_exact, train_loader, test_loader
+
+
 def _setup(cfg: TrainConfig, resume: bool, progress: bool, command: Optional[str]) -> _Run:
     device = select_device(cfg.device)
     dd = init_distributed(device)
@@ -182,14 +204,7 @@ def _setup(cfg: TrainConfig, resume: bool, progress: bool, command: Optional[str
         torch.cuda.set_device(device)
         torch.backends.cudnn.benchmark = True
     out = _check_out(cfg, resume)
-    ds = data.load(cfg.dataset, cfg.data_dir, download_missing=cfg.download)
-    if cfg.classes:
-        ds = data.select_classes(ds, cfg.classes)
-    train_split, test_split = ds.train, ds.test
-    if cfg.subset:
-        train_split = data.subset(train_split, cfg.subset, cfg.seed)
-        test_split = data.subset(test_split, cfg.subset, cfg.seed + 1)
-    first_exact = len(test_split) == len(ds.test) and not cfg.classes
+    ds, train_split, test_split, first_exact, train_loader, test_loader = make_loaders(cfg, device, dd)
 
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, num_classes=ds.num_classes, **cfg.model_kwargs)
@@ -199,16 +214,9 @@ def _setup(cfg: TrainConfig, resume: bool, progress: bool, command: Optional[str
     apply_freeze(model, cfg.freeze, entry)
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format  # 1.1-2.3x on CPU (benchmarks/training.md)
     model = model.to(device, memory_format=fmt)
-
-    bs = max(1, cfg.batch_size // dd.world)
-    train_loader = data.TensorLoader(train_split, bs, ds.mean, ds.std, device, train=True,
-                                     augment=data.Augment(crop_padding=cfg.crop_padding, flip=cfg.flip, cutout=cfg.cutout),
-                                     seed=cfg.seed, drop_last=True, rank=dd.rank, world=dd.world,
-                                     channels_last=cfg.channels_last)
     if len(train_loader) == 0:
         raise EdgeRuntimeError("batch size %d is larger than the %d training images per process; lower --batch-size"
-                               % (bs, len(train_split) // dd.world))
-    test_loader = data.TensorLoader(test_split, 1000, ds.mean, ds.std, device, train=False, channels_last=cfg.channels_last)
+                               % (train_loader.batch_size, len(train_split) // dd.world))
     teachers, distill_info = None, None
     if cfg.teachers:
         teachers, distill_info = setup_teachers(cfg, ds, train_split, test_split, test_loader, train_loader, device,
@@ -283,40 +291,17 @@ def _accumulate_average(r: _Run, st: _State, epoch_done: int, progress: float) -
     frm = r.cfg.average_from
     if frm is None or progress < frm:
         return
-    w = {k: v.detach().to("cpu", copy=True) for k, v in r.model.state_dict().items()}
-    if st.average is None:
-        st.average = {"weights": w, "epochs": [epoch_done]}
-        return
-    n = len(st.average["epochs"])
-    for k, v in st.average["weights"].items():
-        if v.is_floating_point():
-            v.add_(w[k].to(v.dtype) - v, alpha=1.0 / (n + 1))   # running mean in place: mean_{n+1}
-        else:
-            v.copy_(w[k])   # counters (BatchNorm's num_batches_tracked): the latest
-    st.average["epochs"].append(epoch_done)
+    st.average = averaging.fold(st.average, r.model.state_dict(), epoch_done)
 
 
 def _evaluate_average(r: _Run, st: _State) -> Optional[Tuple[nn.Module, Dict[str, Any]]]:
-    """The averaged weights in a copy of the model, BatchNorm statistics recomputed over one pass of the training
-    images (augmented as in training; torch.optim.swa_utils.update_bn), evaluated on the test split."""
-    import copy
-
-    from torch.optim.swa_utils import update_bn
-
+    """The averaged weights evaluated (train/average.py: BatchNorm statistics recomputed first); None with fewer
+    than two epochs averaged."""
     if st.average is None or len(st.average["epochs"]) < 2:
         return None
-    model = copy.deepcopy(r.model)
-    model.load_state_dict(st.average["weights"])
-    t0 = time.perf_counter()
-    r.train_loader.set_epoch(r.cfg.epochs)   # a pass past the schedule's epochs: not a batch order training used
-    update_bn(r.train_loader, model, device=r.device)
-    ev = summarize(*predict(model, r.test_loader, r.device, r.cfg.amp))
-    eps = st.average["epochs"]
-    info = {"epochs": eps, "n": len(eps), "from": r.cfg.average_from, "top1": ev["top1"],
-            "top1_first1000": ev["top1_first1000"] if r.first_exact else None, "loss": ev["loss"],
-            "bn": "statistics recomputed over one pass of the %d training images%s" % (
-                r.train_loader.n, " of this rank" if r.dd.world > 1 else ""),
-            "seconds": round(time.perf_counter() - t0, 2)}
+    model, info = averaging.evaluate(r.model, st.average, r.cfg, r.train_loader, r.test_loader, r.device, r.first_exact)
+    if r.dd.world > 1:
+        info["bn"] += " of this rank"
     return model, info
 
 
