@@ -84,9 +84,62 @@ def test_snapshots_averaged_after_the_run_equal_the_in_run_average(cifar10_dir, 
     assert man["accuracy"]["top1"] == a["manifest"]["training"]["average"]["top1"]
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
-    with pytest.raises(Exception, match="distinct epoch ends"):
+    with pytest.raises(Exception, match="distinct epoch ends.*drop the duplicates"):
         from_snapshots([snaps / "e3.pt", snaps / "e3.pt"], tmp_path / "bad.pt")
     assert not (tmp_path / "bad.pt").exists()
+
+
+def test_a_budget_spent_at_an_epoch_end_still_evaluates_the_average(cifar10_dir, tmp_path, capsys):
+    """--time-budget can run out between epochs, so that the next epoch ends before its first step and never
+    reaches the end-of-epoch code: the average is evaluated after the loop, whatever ended it."""
+    import time as _time
+
+    out = tmp_path / "budget"
+
+    def on_step(epoch, batch, step):
+        if step == 8:   # the end of epoch 2: sleep past the budget
+            _time.sleep(7.0)
+
+    fit(TrainConfig(out=str(out), data_dir=str(cifar10_dir), average_from=0.0, time_budget=6.0, eval_every=1,
+                    **dict(BN, epochs=50)), progress=False, on_step=on_step)
+    rows = checkpoint.load(out / "last.pt")["history"]
+    assert len(rows) == 2, rows   # epoch 3 stopped before its first step
+    info = checkpoint.load(out / "average.pt")["manifest"]["training"]["average"]
+    assert info["epochs"] == [1, 2]
+    assert checkpoint.load(out / "last.pt")["average"]["evaluated"] is True
+    assert "weight average of epochs 1-2" in capsys.readouterr().out
+
+
+def test_an_average_not_yet_evaluated_is_evaluated_by_resume(cifar10_dir, tmp_path):
+    """A run stopped after its last epoch but before the average was evaluated (a crash in the BatchNorm pass, say):
+    --resume does only that, and gets what the uninterrupted run got."""
+    out = tmp_path / "run"
+    fit(TrainConfig(out=str(out), data_dir=str(cifar10_dir), average_from=0.5, **BN), progress=False)
+    want = checkpoint.load(out / "average.pt")["model"]
+    ck = checkpoint.load(out / "last.pt")
+    ck["average"]["evaluated"] = False
+    checkpoint.save(out / "last.pt", ck)
+    (out / "average.pt").unlink()
+    fit(TrainConfig(out=str(out), data_dir=str(cifar10_dir), average_from=0.5, **BN), resume=True, progress=False)
+    got = checkpoint.load(out / "average.pt")["model"]
+    for k in want:
+        assert torch.equal(want[k], got[k]), k
+    assert len(checkpoint.load(out / "last.pt")["history"]) == 4   # no epoch trained again
+
+
+def test_frozen_batchnorm_layers_keep_the_parents_statistics(cifar10_dir, tmp_path):
+    parent = tmp_path / "parent"
+    fit(TrainConfig(out=str(parent), data_dir=str(cifar10_dir), **dict(BN, epochs=1)), progress=False)
+    out = tmp_path / "child"
+    fit(TrainConfig(out=str(out), data_dir=str(cifar10_dir), init_from=str(parent / "last.pt"), freeze="backbone",
+                    average_from=0.5, **BN), progress=False)
+    before = checkpoint.load(parent / "last.pt")["model"]
+    avg = checkpoint.load(out / "average.pt")
+    assert "frozen BatchNorm tensors kept" in avg["manifest"]["training"]["average"]["bn"]
+    stats = [k for k in avg["model"] if k.endswith("running_var") and not k.startswith("classifier")]
+    assert stats
+    for k in stats:
+        assert torch.equal(avg["model"][k], before[k]), k
 
 
 def test_without_average_from_nothing_is_averaged(cifar10_dir, tmp_path):

@@ -19,7 +19,20 @@ from edge_runtime.errors import EdgeRuntimeError
 
 from . import checkpoint
 
-__all__ = ["fold", "evaluate", "from_snapshots"]
+__all__ = ["fold", "evaluate", "from_snapshots", "describe_epochs"]
+
+#: config keys a resumed run may change (edge_runtime/cli/train.py): snapshots that differ only in these are one run
+_MAY_DIFFER = ("out", "epochs", "device", "data_dir", "distill_cache")
+
+
+def describe_epochs(epochs: Sequence[int]) -> str:
+    """'epochs 5-9' for a consecutive run, else 'epochs 2, 4, 7'."""
+    eps = list(epochs)
+    if len(eps) == 1:
+        return "epoch %d" % eps[0]
+    if eps == list(range(eps[0], eps[-1] + 1)):
+        return "epochs %d-%d" % (eps[0], eps[-1])
+    return "epochs " + ", ".join(str(e) for e in eps)
 
 
 def fold(average: Optional[Dict[str, Any]], weights: Mapping[str, torch.Tensor], epoch: int) -> Dict[str, Any]:
@@ -45,35 +58,51 @@ def fold(average: Optional[Dict[str, Any]], weights: Mapping[str, torch.Tensor],
 
 
 def evaluate(template: nn.Module, average: Mapping[str, Any], cfg: Any, train_loader: Any, test_loader: Any,
-             device: torch.device, first_exact: bool) -> Tuple[nn.Module, Dict[str, Any]]:
+             device: torch.device, first_exact: bool, freeze: Optional[Tuple[str, Any]] = None
+             ) -> Tuple[nn.Module, Dict[str, Any]]:
     """A copy of ``template`` with the averaged weights, its BatchNorm statistics recomputed over one pass of the
     training images (augmented as in training; ``torch.optim.swa_utils.update_bn``), evaluated on the test split.
-    Returns (model, what the manifest records under ``training.average``)."""
+    ``freeze`` = (spec, registry entry) of a run whose frozen BatchNorm layers kept their parent's statistics: those
+    keep them here too. Returns (model, what the manifest records under ``training.average``)."""
     from torch.optim.swa_utils import update_bn
 
     from .evaluation import predict, summarize
+    from .transfer import apply_freeze
 
     model = copy.deepcopy(template)
     model.load_state_dict(average["weights"])
     model.to(device)
+    model.train()
+    kept: Dict[str, torch.Tensor] = {}
+    if freeze is not None:
+        apply_freeze(model, freeze[0], freeze[1], set_mode_only=True)
+        for name, mod in model.named_modules():
+            if isinstance(mod, nn.modules.batchnorm._BatchNorm) and not mod.training:
+                kept.update({name + "." + b: t.clone() for b, t in mod.named_buffers(recurse=False)})
     t0 = time.perf_counter()
     train_loader.set_epoch(cfg.epochs)   # a pass past the schedule's epochs: not a batch order training used
     update_bn(train_loader, model, device=device)
+    if kept:
+        own = model.state_dict()
+        for k, v in kept.items():
+            own[k].copy_(v)
     ev = summarize(*predict(model, test_loader, device, cfg.amp))
     eps = list(average["epochs"])
+    seen = len(train_loader) * train_loader.batch_size
     info = {"epochs": eps, "n": len(eps), "from": cfg.average_from, "top1": ev["top1"],
             "top1_first1000": ev["top1_first1000"] if first_exact else None, "loss": ev["loss"],
-            "bn": "statistics recomputed over one pass of the %d training images" % train_loader.n,
+            "bn": "statistics recomputed over one pass of %d training images%s" % (
+                seen, "; %d frozen BatchNorm tensors kept" % len(kept) if kept else ""),
             "seconds": round(time.perf_counter() - t0, 2)}
     return model, info
 
 
-def from_snapshots(paths: Sequence[Path], out: Path, data_dir: Optional[str] = None,
-                   device: str = "cpu") -> Dict[str, Any]:
+def from_snapshots(paths: Sequence[Path], out: Path, data_dir: Optional[str] = None, device: str = "cpu",
+                   command: Optional[str] = None) -> Dict[str, Any]:
     """Average the epoch-end weights in ``paths`` (copies of one run's ``last.pt``, each taken at the end of an
     epoch), evaluate the average as the trainer would have with ``--average-from``, and write it to ``out`` (a
     checkpoint whose manifest is the last snapshot's, with the average's accuracy and ``training.average``).
-    Returns the manifest."""
+    The same as the in-run average for one process on the same device. Returns the manifest."""
     from edge_runtime.fsio import sha256_file
 
     from .config import TrainConfig, overlay
@@ -81,41 +110,61 @@ def from_snapshots(paths: Sequence[Path], out: Path, data_dir: Optional[str] = N
     from .trainer import make_loaders
 
     if len(paths) < 2:
-        raise EdgeRuntimeError("averaging needs at least two snapshots, got %d" % len(paths))
-    cks = sorted((checkpoint.load(Path(p)) for p in paths), key=lambda c: int(c["epoch"]))
-    cfgs = [{k: v for k, v in c["config"].items() if k not in ("data_dir", "out")} for c in cks]
-    if any(c != cfgs[0] for c in cfgs):
-        raise EdgeRuntimeError("the snapshots come from runs with different configs; average epochs of one run only")
-    epochs: List[int] = [int(c["epoch"]) for c in cks]
-    if len(set(epochs)) != len(epochs) or any(c.get("partial") for c in cks):
-        raise EdgeRuntimeError("snapshots must be distinct epoch ends of one run (got epochs %s%s)" % (
-            epochs, ", one saved mid-epoch" if any(c.get("partial") for c in cks) else ""))
-    values = dict(cks[-1]["config"])
+        raise EdgeRuntimeError("averaging needs at least two snapshots (copies of last.pt at epoch ends), got %d; "
+                               "name two or more" % len(paths))
+    if not Path(out).parent.is_dir():
+        raise EdgeRuntimeError("%s: its folder does not exist; create it or choose another --out" % out)
+    heads = []   # (epoch, path, config) of each snapshot, read once; weights are folded one file at a time below
+    for p in paths:
+        ck = checkpoint.load(Path(p))
+        if "epoch" not in ck or "config" not in ck or ck.get("partial"):
+            raise EdgeRuntimeError("%s is not a copy of last.pt taken at an epoch end (%s); use snapshots of one run's "
+                                   "last.pt" % (p, "saved mid-epoch" if ck.get("partial") else "no epoch or config"))
+        heads.append((int(ck["epoch"]), Path(p), ck["config"]))
+        del ck
+    heads.sort(key=lambda h: h[0])
+    ref = heads[0]
+    for e, p, c in heads[1:]:
+        diff = sorted(k for k in set(c) | set(ref[2]) if k not in _MAY_DIFFER and c.get(k) != ref[2].get(k))
+        if diff:
+            raise EdgeRuntimeError("%s and %s are from different runs (config %s differs); average epochs of one run "
+                                   "only" % (ref[1], p, ", ".join(diff[:4])))
+    epochs: List[int] = [h[0] for h in heads]
+    if len(set(epochs)) != len(epochs):
+        raise EdgeRuntimeError("snapshots must be distinct epoch ends of one run, got epochs %s; drop the duplicates"
+                               % epochs)
+    values = dict(heads[-1][2], device=device)
     if data_dir is not None:
         values["data_dir"] = data_dir
-    values["device"] = device
-    known = {f for f in TrainConfig.__dataclass_fields__}
+    known = set(TrainConfig.__dataclass_fields__)
     cfg = overlay(TrainConfig(), {k: v for k, v in values.items() if k in known}, "snapshot config")
     dev = torch.device(device)
     ds, _, _, first_exact, train_loader, test_loader = make_loaders(cfg, dev)
     average: Optional[Dict[str, Any]] = None
-    for c in cks:
-        average = fold(average, c["model"], int(c["epoch"]))
+    last: Dict[str, Any] = {}
+    for e, p, _ in heads:
+        last = checkpoint.load(p)
+        average = fold(average, last["model"], e)
     assert average is not None
+    from .models import get_entry
+
     template = create_model(cfg.model, num_classes=ds.num_classes, **cfg.model_kwargs)
     if cfg.channels_last:
         template = template.to(memory_format=torch.channels_last)
-    model, info = evaluate(template, average, cfg, train_loader, test_loader, dev, first_exact)
-    info["made_from"] = "%d snapshots of last.pt taken at epoch ends, averaged after the run (train/average.py)" % len(cks)
-    last = cks[-1]
+    unfrozen = cfg.unfreeze_at is not None and epochs[-1] >= cfg.unfreeze_at
+    freeze = (cfg.freeze, get_entry(cfg.model)) if cfg.freeze != "none" and not unfrozen else None
+    model, info = evaluate(template, average, cfg, train_loader, test_loader, dev, first_exact, freeze=freeze)
+    info["made_from"] = "%d snapshots of last.pt taken at epoch ends, averaged after the run (train/average.py)" % len(heads)
     man = dict(last["manifest"])
-    span = "epochs %d-%d" % (epochs[0], epochs[-1])
-    man["accuracy"] = dict(man.get("accuracy") or {}, top1=info["top1"], top1_first1000=info["top1_first1000"],
-                           epoch=epochs[-1], selection="the uniform average of the weights at the end of %s (%d "
-                           "epochs; SWA), BatchNorm statistics recomputed" % (span, len(epochs)))
+    acc = dict(man.get("accuracy") or {}, top1=info["top1"], top1_first1000=info["top1_first1000"],
+               epoch=epochs[-1], selection="the uniform average of the weights at the end of %s (%d epochs; SWA), "
+               "BatchNorm statistics recomputed" % (describe_epochs(epochs), len(epochs)))
+    if command:
+        acc["command"] = command
+    man["accuracy"] = acc
     man["training"] = dict(man.get("training") or {}, average=info, epochs_run=epochs[-1])
     payload = {k: v for k, v in last.items() if k not in ("optimizer", "partial", "average", "format")}
-    payload.update(model={k: v.cpu() for k, v in model.state_dict().items()}, manifest=man)
+    payload.update(model={k: v.detach().cpu() for k, v in model.state_dict().items()}, manifest=man)
     checkpoint.save(Path(out), payload)
     return dict(man, sha256=sha256_file(Path(out)))
 
@@ -131,20 +180,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("snapshots", nargs="+", type=Path, help="copies of last.pt, each taken at the end of an epoch")
     ap.add_argument("--out", type=Path, required=True, help="where to write the averaged checkpoint")
     ap.add_argument("--data-dir", help="the dataset folder (default: the one in the run's config)")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda: the device the BatchNorm pass and the "
+                                                   "test run on")
     args = ap.parse_args(argv)
     if args.out.exists():
         print("python -m train.average: %s exists; choose another --out (nothing was overwritten)" % args.out,
               file=sys.stderr)
         return 2
     try:
-        man = from_snapshots(args.snapshots, args.out, data_dir=args.data_dir)
+        from edge_runtime.cli._common import command_line
+
+        man = from_snapshots(args.snapshots, args.out, data_dir=args.data_dir, device=args.device,
+                             command=command_line(argv, prog="python -m train.average"))
     except EdgeRuntimeError as exc:
         print("python -m train.average: %s" % exc, file=sys.stderr)
         return 2
     avg = man["training"]["average"]
     first = avg["top1_first1000"]
-    print("weight average of epochs %d-%d (%d): test %.2f %%%s -> %s" % (
-        avg["epochs"][0], avg["epochs"][-1], avg["n"], avg["top1"],
+    print("weight average of %s (%d): test %.2f %%%s -> %s" % (
+        describe_epochs(avg["epochs"]), avg["n"], avg["top1"],
         "" if first is None else " (first 1000: %.2f %%)" % first, args.out))
     return 0
 

@@ -73,10 +73,10 @@ class TrainConfig:
     mixup: float = _opt(0.0, group=OPTIM, lo=0, metavar="ALPHA", help="mixup Beta(alpha, alpha); 0 = off")
     cutout: int = _opt(0, group=OPTIM, lo=0, metavar="PIXELS", help="cutout square side; 0 = off")
     average_from: Optional[float] = _opt(None, group=OPTIM, lo=0, hi=1, hi_open=True, metavar="P",
-                                         help="also average the weights at the end of every epoch that ends after "
-                                              "this fraction of the schedule (SWA), recompute BatchNorm statistics on "
-                                              "the training images, evaluate the average once: average.pt, and best.pt "
-                                              "when it scores higher (e.g. 0.75; default off)")
+                                         help="also average the weights at the end of every epoch that ends at or "
+                                              "after this fraction of the schedule (SWA), recompute BatchNorm "
+                                              "statistics on the training images, evaluate the average once: "
+                                              "average.pt, and best.pt when it scores higher (e.g. 0.75; default off)")
     crop_padding: int = _opt(4, group=OPTIM, lo=0, metavar="PIXELS", help="random-crop padding; 0 = no random crop")
     flip: bool = _opt(True, group=OPTIM, help="no random horizontal flip")
     # transfer learning

@@ -10,7 +10,7 @@ Beside it: ``checkpoint`` (files, RNG, stop on a signal), ``evaluation`` (metric
 ``edge_runtime.evaluate``, metrics.csv, the summary line), ``device``, ``distill``, ``plots``.
 
 Outputs in ``out``: ``last.pt``, ``best.pt`` (atomic), ``metrics.csv``, ``curves.png``,
-``config.yaml`` and ``manifest.json``. ``resume=True`` continues from ``last.pt`` exactly, at any
+``config.yaml`` and ``manifest.json``; with ``average_from``, ``average.pt`` (train/average.py). ``resume=True`` continues from ``last.pt`` exactly, at any
 step: the shuffle, augmentation and dropout of epoch *e* depend only on (seed, e); the optimizer,
 the schedule's position (its base LRs come from the config, never from the restored state) and the
 RNG states are restored; SIGINT/SIGTERM save ``last.pt`` at the next step boundary with the
@@ -250,7 +250,8 @@ def _resume_plan(cfg: TrainConfig) -> Optional[Dict[str, Any]]:
             "--epochs %d --out %s-%dep" % (out, saved_epochs, ", finished" if done else ", %d done" % int(ck["epoch"]),
                                            cfg.epochs, cfg.epochs, out / "config.yaml", last, cfg.epochs, out, cfg.epochs))
     budget_spent = bool(cfg.time_budget and float(ck["scheduler"]["elapsed"]) >= cfg.time_budget)
-    if done or budget_spent:
+    average_due = bool(ck.get("average")) and not ck["average"].get("evaluated")
+    if (done or budget_spent) and not average_due:
         print("%s finished its %s earlier: nothing to resume" % (
             out, "%.0f s budget" % cfg.time_budget if budget_spent else "%d epochs" % cfg.epochs), file=sys.stderr,
             flush=True)
@@ -294,15 +295,28 @@ def _accumulate_average(r: _Run, st: _State, epoch_done: int, progress: float) -
     st.average = averaging.fold(st.average, r.model.state_dict(), epoch_done)
 
 
-def _evaluate_average(r: _Run, st: _State) -> Optional[Tuple[nn.Module, Dict[str, Any]]]:
-    """The averaged weights evaluated (train/average.py: BatchNorm statistics recomputed first); None with fewer
-    than two epochs averaged."""
-    if st.average is None or len(st.average["epochs"]) < 2:
-        return None
-    model, info = averaging.evaluate(r.model, st.average, r.cfg, r.train_loader, r.test_loader, r.device, r.first_exact)
-    if r.dd.world > 1:
-        info["bn"] += " of this rank"
-    return model, info
+def _finish_average(r: _Run, st: _State) -> None:
+    """After the last epoch (rank 0): evaluate the average (train/average.py), write average.pt and, when it beats
+    every evaluated epoch, best.pt and manifest.json; then mark it done in last.pt (a resume does not redo it)."""
+    avg = st.average
+    if avg is None or avg.get("evaluated"):
+        return
+    eps = avg["epochs"]
+    if len(eps) < 2:
+        print("--average-from %s: only epoch %s ended at or after that point of the schedule; nothing averaged (lower "
+              "--average-from or train longer)" % (r.cfg.average_from, eps[0]), file=sys.stderr, flush=True)
+    else:
+        # BatchNorm statistics from one pass over the whole training split, in one process
+        loader = r.train_loader if r.dd.world == 1 else make_loaders(r.cfg, r.device)[4]
+        unfrozen = r.cfg.unfreeze_at is not None and st.epoch >= r.cfg.unfreeze_at
+        model, info = averaging.evaluate(r.model, avg, r.cfg, loader, r.test_loader, r.device, r.first_exact,
+                                         freeze=(r.cfg.freeze, r.entry) if r.cfg.freeze != "none" and not unfrozen
+                                         else None)
+        _save_average(r, st, model, info)
+    avg["evaluated"] = True
+    ck = checkpoint.load(r.out / "last.pt")
+    ck.update(average=avg, best_acc=st.best_acc)
+    checkpoint.save(r.out / "last.pt", ck)
 
 
 @dataclass
@@ -439,7 +453,6 @@ def _end_epoch(r: _Run, st: _State, epoch: int, tally: _Tally, t0: float, t_star
     done = 1.0 if last_epoch else (st.elapsed / cfg.time_budget if cfg.time_budget else
                                    st.step / max(1, cfg.epochs * len(r.train_loader)))
     _accumulate_average(r, st, epoch + 1, done)
-    averaged = _evaluate_average(r, st) if last_epoch and dd.main else None
     if bar is not None:
         if row["test_acc"] is not None:
             bar.set_postfix(dict(tally.postfix, test="%.2f%%" % row["test_acc"]))
@@ -452,12 +465,11 @@ def _end_epoch(r: _Run, st: _State, epoch: int, tally: _Tally, t0: float, t_star
                 epoch + 1, cfg.epochs, row["train_loss"], row["train_acc"],
                 "-" if row["test_loss"] is None else "%.4f" % row["test_loss"],
                 "-" if row["test_acc"] is None else "%.2f" % row["test_acc"], row["images_per_s"], secs), flush=True)
-        _save_epoch(r, st, row, averaged)
+        _save_epoch(r, st, row)
     return row
 
 
-def _save_epoch(r: _Run, st: _State, row: Dict[str, Any],
-                averaged: Optional[Tuple[nn.Module, Dict[str, Any]]] = None) -> None:
+def _save_epoch(r: _Run, st: _State, row: Dict[str, Any]) -> None:
     cfg = r.cfg
     improved = row["test_acc"] is not None and row["test_acc"] > st.best_acc
     if improved:
@@ -479,12 +491,10 @@ def _save_epoch(r: _Run, st: _State, row: Dict[str, Any],
     man = _manifest(cfg, r.ds, r.model, acc, extra)
     payload = _payload(st, r, row["epoch"], man)
     if improved:  # best first: last.pt records best_acc, so it must never run ahead of best.pt
-        checkpoint.save(r.out / "best.pt", payload)
+        checkpoint.save(r.out / "best.pt", {k: v for k, v in payload.items() if k != "average"})
         best = dict(man)
         best["sha256"] = sha256_file(r.out / "best.pt")
         write_json_atomic(r.out / "manifest.json", best)
-    if averaged is not None:
-        _save_average(r, st, averaged, man, payload)
     checkpoint.save(r.out / "last.pt", payload)
     write_metrics(st.rows, r.out / "metrics.csv")
     plot_curves(st.rows, r.out / "curves.png", "%s on %s: %s" % (cfg.model, cfg.dataset,
@@ -493,15 +503,15 @@ def _save_epoch(r: _Run, st: _State, row: Dict[str, Any],
                 steps_per_epoch=len(r.train_loader))
 
 
-def _save_average(r: _Run, st: _State, averaged: Tuple[nn.Module, Dict[str, Any]], man: Dict[str, Any],
-                  payload: Dict[str, Any]) -> None:
-    """average.pt (always), and best.pt when the average beats every evaluated epoch; its manifest says which."""
-    model, info = averaged
+def _save_average(r: _Run, st: _State, model: nn.Module, info: Dict[str, Any]) -> None:
+    """average.pt (always), and best.pt with manifest.json when the average beats every evaluated epoch."""
     eps = info["epochs"]
-    span = "epoch %d" % eps[0] if len(eps) == 1 else "epochs %d-%d" % (eps[0], eps[-1])
+    span = averaging.describe_epochs(eps)
     best_single = st.best_acc
     chosen = info["top1"] > best_single
     info["chosen_for_best"] = chosen
+    last = checkpoint.load(r.out / "last.pt")
+    man = last["manifest"]
     acc = dict(man["accuracy"], top1=info["top1"], top1_first1000=info["top1_first1000"], epoch=eps[-1],
                selection="the uniform average of the weights at the end of %s (%d epochs, average_from %s; SWA), "
                          "BatchNorm statistics recomputed; %s" % (
@@ -509,12 +519,12 @@ def _save_average(r: _Run, st: _State, averaged: Tuple[nn.Module, Dict[str, Any]
                              "it beat the best evaluated epoch (%.2f %%) on test" % best_single if chosen else
                              "the best evaluated epoch (%.2f %%) is best.pt" % best_single))
     aman = dict(man, accuracy=acc, training=dict(man["training"], average=info))
-    apay = dict(payload, model=model.state_dict(), manifest=aman)
-    apay.pop("optimizer", None)   # the average is not a point of the optimizer's trajectory: never resumed from
+    # not a point of the optimizer's trajectory: nothing resumes from it
+    apay = {k: v for k, v in last.items() if k not in ("optimizer", "average", "partial", "format")}
+    apay.update(model={k: v.detach().cpu() for k, v in model.state_dict().items()}, manifest=aman)
     checkpoint.save(r.out / "average.pt", apay)
     if chosen:
         st.best_acc = info["top1"]
-        payload["best_acc"] = st.best_acc
         checkpoint.save(r.out / "best.pt", dict(apay, best_acc=st.best_acc))
         best = dict(aman)
         best["sha256"] = sha256_file(r.out / "best.pt")
@@ -570,6 +580,8 @@ def fit(cfg: TrainConfig, resume: bool = False, progress: bool = True,
                           "--resume" % (epoch + 1, cfg.epochs, r.out / "last.pt", shlex.quote(str(r.out))),
                           file=sys.stderr, flush=True)
                 raise TrainingInterrupted("training interrupted after epoch %d; last.pt saved" % (epoch + 1))
+    if r.dd.main:
+        _finish_average(r, st)
     if r.dd.world > 1:
         dist.barrier()
     if r.dd.main and (r.out / "manifest.json").is_file():

@@ -11,7 +11,7 @@ Examples:
   torchrun --nproc_per_node 2 -m edge_runtime train ...          # DistributedDataParallel (gloo on CPU)
 
 Precedence: built-in defaults < --config YAML (same keys as the flags, with underscores) < flags.
-In --out: last.pt, best.pt, metrics.csv, curves.png, config.yaml, manifest.json.
+In --out: last.pt, best.pt, metrics.csv, curves.png, config.yaml, manifest.json; average.pt with --average-from.
 Ctrl-C (or SIGTERM) stops at the next step and saves last.pt there: --resume continues bit for bit.
 Data: --data-dir, else $EDGE_RUNTIME_DATA, else ~/.cache/edge-runtime/data (official python layout).
 """
