@@ -160,6 +160,7 @@ def from_snapshots(paths: Sequence[Path], out: Path, data_dir: Optional[str] = N
                epoch=epochs[-1], selection="the uniform average of the weights at the end of %s (%d epochs; SWA), "
                "BatchNorm statistics recomputed" % (describe_epochs(epochs), len(epochs)))
     if command:
+        info["run_command"] = acc.get("command")   # the training run's; accuracy.command is now the averaging's
         acc["command"] = command
     man["accuracy"] = acc
     man["training"] = dict(man.get("training") or {}, average=info, epochs_run=epochs[-1])
