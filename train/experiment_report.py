@@ -33,7 +33,8 @@ def data_note(rows: Sequence[Mapping[str, Any]]) -> str:
         return "No run has finished yet."
     n_text = "%d" % ns[0] if len(ns) == 1 else "%d-%d" % (ns[0], ns[-1])
     text = ("Test accuracy is measured on the data at hand: %s test images of %s per run, top-1 of best.pt (the epoch "
-            "with the highest test accuracy, as the trainer selects it)." % (n_text, "/".join(sets)))
+            "with the highest test accuracy, as the trainer selects it, or the weight average of a run with "
+            "average_from when that scored higher)." % (n_text, "/".join(sets)))
     if ns != [10000]:
         text += " That is not the full 10,000-image test set, so these figures are not comparable to the paper's."
     return text
