@@ -581,7 +581,13 @@ def fit(cfg: TrainConfig, resume: bool = False, progress: bool = True,
                           file=sys.stderr, flush=True)
                 raise TrainingInterrupted("training interrupted after epoch %d; last.pt saved" % (epoch + 1))
     if r.dd.main:
-        _finish_average(r, st)
+        try:
+            _finish_average(r, st)
+        except KeyboardInterrupt:
+            print("\ninterrupted while evaluating the weight average; the last epoch is saved in %s: edge-runtime "
+                  "train --out %s --resume evaluates it" % (r.out / "last.pt", shlex.quote(str(r.out))),
+                  file=sys.stderr, flush=True)
+            raise TrainingInterrupted("interrupted while evaluating the weight average; last.pt saved") from None
     if r.dd.world > 1:
         dist.barrier()
     if r.dd.main and (r.out / "manifest.json").is_file():
