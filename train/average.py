@@ -19,7 +19,7 @@ from edge_runtime.errors import EdgeRuntimeError
 
 from . import checkpoint
 
-__all__ = ["fold", "evaluate", "from_snapshots", "describe_epochs"]
+__all__ = ["fold", "evaluate", "averaged_checkpoint", "from_snapshots", "describe_epochs"]
 
 #: config keys a resumed run may change (edge_runtime/cli/train.py): snapshots that differ only in these are one run
 _MAY_DIFFER = ("out", "epochs", "device", "data_dir", "distill_cache")
@@ -58,24 +58,24 @@ def fold(average: Optional[Dict[str, Any]], weights: Mapping[str, torch.Tensor],
 
 
 def evaluate(template: nn.Module, average: Mapping[str, Any], cfg: Any, train_loader: Any, test_loader: Any,
-             device: torch.device, first_exact: bool, freeze: Optional[Tuple[str, Any]] = None
-             ) -> Tuple[nn.Module, Dict[str, Any]]:
+             device: torch.device, first_exact: bool) -> Tuple[nn.Module, Dict[str, Any]]:
     """A copy of ``template`` with the averaged weights, its BatchNorm statistics recomputed over one pass of the
     training images (augmented as in training; ``torch.optim.swa_utils.update_bn``), evaluated on the test split.
-    ``freeze`` = (spec, registry entry) of a run whose frozen BatchNorm layers kept their parent's statistics: those
-    keep them here too. Returns (model, what the manifest records under ``training.average``)."""
+    BatchNorm layers that ``cfg.freeze`` still held frozen at the last averaged epoch kept their parent's statistics
+    in training: they keep them here too. Returns (model, what the manifest records under ``training.average``)."""
     from torch.optim.swa_utils import update_bn
 
     from .evaluation import predict, summarize
-    from .transfer import apply_freeze
+    from .models import get_entry
+    from .transfer import apply_freeze, freeze_in_effect
 
     model = copy.deepcopy(template)
     model.load_state_dict(average["weights"])
     model.to(device)
     model.train()
     kept: Dict[str, torch.Tensor] = {}
-    if freeze is not None:
-        apply_freeze(model, freeze[0], freeze[1], set_mode_only=True)
+    if freeze_in_effect(cfg, average["epochs"][-1]):
+        apply_freeze(model, cfg.freeze, get_entry(cfg.model), set_mode_only=True)
         for name, mod in model.named_modules():
             if isinstance(mod, nn.modules.batchnorm._BatchNorm) and not mod.training:
                 kept.update({name + "." + b: t.clone() for b, t in mod.named_buffers(recurse=False)})
@@ -95,6 +95,27 @@ def evaluate(template: nn.Module, average: Mapping[str, Any], cfg: Any, train_lo
                 seen, "; %d frozen BatchNorm tensors kept" % len(kept) if kept else ""),
             "seconds": round(time.perf_counter() - t0, 2)}
     return model, info
+
+
+def averaged_checkpoint(last: Mapping[str, Any], model: nn.Module, info: Dict[str, Any], selection: str,
+                        command: Optional[str] = None) -> Dict[str, Any]:
+    """The checkpoint payload of an average: ``last`` (the run's last.pt) with the averaged weights and a manifest
+    whose accuracy is the average's (``selection`` appended to the standard description) and whose
+    ``training.average`` is ``info``; no optimizer state (not a point of the optimizer's trajectory: nothing resumes
+    from it). ``command``: the command that made the average, when not the run's (the run's goes to
+    ``info["run_command"]``)."""
+    eps = info["epochs"]
+    man = dict(last["manifest"])
+    acc = dict(man.get("accuracy") or {}, top1=info["top1"], top1_first1000=info["top1_first1000"], epoch=eps[-1],
+               selection="the uniform average of the weights at the end of %s (%d epochs; SWA), BatchNorm statistics "
+                         "recomputed%s" % (describe_epochs(eps), len(eps), selection))
+    if command:
+        info["run_command"] = acc.get("command")
+        acc["command"] = command
+    man.update(accuracy=acc, training=dict(man.get("training") or {}, average=info, epochs_run=eps[-1]))
+    payload = {k: v for k, v in last.items() if k not in ("optimizer", "partial", "average", "format")}
+    payload.update(model={k: v.detach().cpu() for k, v in model.state_dict().items()}, manifest=man)
+    return payload
 
 
 def from_snapshots(paths: Sequence[Path], out: Path, data_dir: Optional[str] = None, device: str = "cpu",
@@ -146,28 +167,14 @@ def from_snapshots(paths: Sequence[Path], out: Path, data_dir: Optional[str] = N
         last = checkpoint.load(p)
         average = fold(average, last["model"], e)
     assert average is not None
-    from .models import get_entry
-
     template = create_model(cfg.model, num_classes=ds.num_classes, **cfg.model_kwargs)
     if cfg.channels_last:
         template = template.to(memory_format=torch.channels_last)
-    unfrozen = cfg.unfreeze_at is not None and epochs[-1] >= cfg.unfreeze_at
-    freeze = (cfg.freeze, get_entry(cfg.model)) if cfg.freeze != "none" and not unfrozen else None
-    model, info = evaluate(template, average, cfg, train_loader, test_loader, dev, first_exact, freeze=freeze)
+    model, info = evaluate(template, average, cfg, train_loader, test_loader, dev, first_exact)
     info["made_from"] = "%d snapshots of last.pt taken at epoch ends, averaged after the run (train/average.py)" % len(heads)
-    man = dict(last["manifest"])
-    acc = dict(man.get("accuracy") or {}, top1=info["top1"], top1_first1000=info["top1_first1000"],
-               epoch=epochs[-1], selection="the uniform average of the weights at the end of %s (%d epochs; SWA), "
-               "BatchNorm statistics recomputed" % (describe_epochs(epochs), len(epochs)))
-    if command:
-        info["run_command"] = acc.get("command")   # the training run's; accuracy.command is now the averaging's
-        acc["command"] = command
-    man["accuracy"] = acc
-    man["training"] = dict(man.get("training") or {}, average=info, epochs_run=epochs[-1])
-    payload = {k: v for k, v in last.items() if k not in ("optimizer", "partial", "average", "format")}
-    payload.update(model={k: v.detach().cpu() for k, v in model.state_dict().items()}, manifest=man)
+    payload = averaged_checkpoint(last, model, info, "", command=command)
     checkpoint.save(Path(out), payload)
-    return dict(man, sha256=sha256_file(Path(out)))
+    return dict(payload["manifest"], sha256=sha256_file(Path(out)))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

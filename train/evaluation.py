@@ -97,8 +97,9 @@ def describe_result(out: Path) -> str:
     n = acc.get("n")
     avg = man.get("training", {}).get("average") or {}
     if avg.get("chosen_for_best"):
-        eps = avg["epochs"]
-        what = "the weight average of epochs %s-%s (%.2f %%)" % (eps[0], eps[-1], avg["top1"])
+        from .average import describe_epochs
+
+        what = "the weight average of %s (%.2f %%)" % (describe_epochs(avg["epochs"]), avg["top1"])
     else:
         what = "epoch %s" % acc.get("epoch", "-")
     return "%s (PyTorch, %s test images); best.pt is %s -> %s" % (

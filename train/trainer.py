@@ -39,6 +39,7 @@ from edge_runtime.errors import EdgeRuntimeError
 from edge_runtime.fsio import sha256_file, write_json_atomic
 
 from . import average as averaging, checkpoint, data
+from .average import averaged_checkpoint
 from .checkpoint import StopOnSignal, TrainingInterrupted
 from .config import TrainConfig, save_yaml
 from .distill import Teachers, kd_loss, setup_teachers
@@ -47,7 +48,7 @@ from .evaluation import METRIC_FIELDS, autocast as _autocast, describe_result, p
 from .models import create_model, get_entry
 from .models.profile import count_macs, count_params
 from .plots import plot_curves
-from .transfer import apply_freeze, load_parent, unfreeze_all
+from .transfer import apply_freeze, freeze_in_effect, load_parent, unfreeze_all
 
 __all__ = ["fit", "lr_factor", "build_optimizer", "select_device", "predict", "summarize", "summary_line",
            "describe_result", "TrainingInterrupted", "METRIC_FIELDS"]
@@ -308,10 +309,7 @@ def _finish_average(r: _Run, st: _State) -> None:
     else:
         # BatchNorm statistics from one pass over the whole training split, in one process
         loader = r.train_loader if r.dd.world == 1 else make_loaders(r.cfg, r.device)[4]
-        unfrozen = r.cfg.unfreeze_at is not None and st.epoch >= r.cfg.unfreeze_at
-        model, info = averaging.evaluate(r.model, avg, r.cfg, loader, r.test_loader, r.device, r.first_exact,
-                                         freeze=(r.cfg.freeze, r.entry) if r.cfg.freeze != "none" and not unfrozen
-                                         else None)
+        model, info = averaging.evaluate(r.model, avg, r.cfg, loader, r.test_loader, r.device, r.first_exact)
         _save_average(r, st, model, info)
     avg["evaluated"] = True
     ck = checkpoint.load(r.out / "last.pt")
@@ -336,7 +334,7 @@ def _train_epoch(r: _Run, st: _State, epoch: int, t_start: float, stopper: StopO
         unfreeze_all(model)
     torch.manual_seed(cfg.seed * 1000003 + epoch)  # dropout etc.: a function of (seed, epoch) only
     net.train()
-    if cfg.freeze != "none" and not (cfg.unfreeze_at is not None and epoch + 1 >= cfg.unfreeze_at):
+    if freeze_in_effect(cfg, epoch + 1):
         apply_freeze(model, cfg.freeze, r.entry, set_mode_only=True)
     mix_rng = np.random.default_rng(cfg.seed * 7919 + epoch)
     tally = _Tally(torch.zeros((), device=device), torch.zeros((), device=device))
@@ -505,32 +503,20 @@ def _save_epoch(r: _Run, st: _State, row: Dict[str, Any]) -> None:
 
 def _save_average(r: _Run, st: _State, model: nn.Module, info: Dict[str, Any]) -> None:
     """average.pt (always), and best.pt with manifest.json when the average beats every evaluated epoch."""
-    eps = info["epochs"]
-    span = averaging.describe_epochs(eps)
     best_single = st.best_acc
     chosen = info["top1"] > best_single
     info["chosen_for_best"] = chosen
-    last = checkpoint.load(r.out / "last.pt")
-    man = last["manifest"]
-    acc = dict(man["accuracy"], top1=info["top1"], top1_first1000=info["top1_first1000"], epoch=eps[-1],
-               selection="the uniform average of the weights at the end of %s (%d epochs, average_from %s; SWA), "
-                         "BatchNorm statistics recomputed; %s" % (
-                             span, len(eps), r.cfg.average_from,
-                             "it beat the best evaluated epoch (%.2f %%) on test" % best_single if chosen else
-                             "the best evaluated epoch (%.2f %%) is best.pt" % best_single))
-    aman = dict(man, accuracy=acc, training=dict(man["training"], average=info))
-    # not a point of the optimizer's trajectory: nothing resumes from it
-    apay = {k: v for k, v in last.items() if k not in ("optimizer", "average", "partial", "format")}
-    apay.update(model={k: v.detach().cpu() for k, v in model.state_dict().items()}, manifest=aman)
+    apay = averaged_checkpoint(checkpoint.load(r.out / "last.pt"), model, info, " (average_from %s); %s" % (
+        r.cfg.average_from, "it beat the best evaluated epoch (%.2f %%) on test" % best_single if chosen else
+        "the best evaluated epoch (%.2f %%) is best.pt" % best_single))
     checkpoint.save(r.out / "average.pt", apay)
     if chosen:
         st.best_acc = info["top1"]
         checkpoint.save(r.out / "best.pt", dict(apay, best_acc=st.best_acc))
-        best = dict(aman)
-        best["sha256"] = sha256_file(r.out / "best.pt")
-        write_json_atomic(r.out / "manifest.json", best)
+        write_json_atomic(r.out / "manifest.json", dict(apay["manifest"], sha256=sha256_file(r.out / "best.pt")))
     print("weight average of %s: test %.2f %%%s -> %s%s" % (
-        span, info["top1"], "" if info["top1_first1000"] is None else " (first 1000: %.2f %%)" % info["top1_first1000"],
+        averaging.describe_epochs(info["epochs"]), info["top1"],
+        "" if info["top1_first1000"] is None else " (first 1000: %.2f %%)" % info["top1_first1000"],
         r.out / "average.pt", ", kept as best.pt" if chosen else "; best.pt stays the best epoch (%.2f %%)" % best_single),
         flush=True)
 

@@ -83,6 +83,11 @@ def apply_freeze(model: nn.Module, spec: str, entry: Any, set_mode_only: bool = 
     return len(frozen)
 
 
+def freeze_in_effect(cfg: Any, epoch: int) -> bool:
+    """Whether ``cfg.freeze`` still holds in (1-based) ``epoch``: a freeze is set and ``unfreeze_at`` not reached."""
+    return cfg.freeze != "none" and not (cfg.unfreeze_at is not None and epoch >= cfg.unfreeze_at)
+
+
 def unfreeze_all(model: nn.Module) -> None:
     for p in model.parameters():
         p.requires_grad_(True)
