@@ -142,6 +142,28 @@ def test_frozen_batchnorm_layers_keep_the_parents_statistics(cifar10_dir, tmp_pa
         assert torch.equal(avg["model"][k], before[k]), k
 
 
+def test_average_cli_bad_input_is_one_line_and_writes_nothing(cifar10_dir, tmp_path, capsys):
+    from train.average import main
+
+    out = tmp_path / "run"
+    fit(TrainConfig(out=str(out), data_dir=str(cifar10_dir), **dict(BN, epochs=1)), progress=False)
+    junk = tmp_path / "junk.pt"
+    junk.write_text("not a checkpoint")
+    (tmp_path / "taken.pt").write_bytes(b"keep")
+    cases = [([str(out / "last.pt")], "at least two snapshots"),
+             ([str(junk), str(out / "last.pt")], "junk.pt is not a readable checkpoint"),
+             ([str(out / "last.pt"), str(out / "last.pt")], "drop the duplicates")]
+    for args, needle in cases:
+        capsys.readouterr()
+        assert main(args + ["--out", str(tmp_path / "avg.pt")]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and needle in err, err
+        assert "weights_only" not in err   # torch's advice to unpickle anyway is cut off
+    assert main([str(out / "last.pt"), str(out / "last.pt"), "--out", str(tmp_path / "taken.pt")]) == 2
+    assert (tmp_path / "taken.pt").read_bytes() == b"keep"
+    assert not (tmp_path / "avg.pt").exists()
+
+
 def test_without_average_from_nothing_is_averaged(cifar10_dir, tmp_path):
     out = tmp_path / "plain"
     fit(TrainConfig(out=str(out), data_dir=str(cifar10_dir), **dict(BN, epochs=2)), progress=False)

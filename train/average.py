@@ -10,14 +10,13 @@ from __future__ import annotations
 import copy
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
-
-import torch
-import torch.nn as nn
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from edge_runtime.errors import EdgeRuntimeError
 
-from . import checkpoint
+if TYPE_CHECKING:  # imported where used: `python -m train.average` installs its signal handlers before torch loads
+    import torch
+    import torch.nn as nn
 
 __all__ = ["fold", "evaluate", "averaged_checkpoint", "from_snapshots", "describe_epochs"]
 
@@ -63,6 +62,7 @@ def evaluate(template: nn.Module, average: Mapping[str, Any], cfg: Any, train_lo
     training images (augmented as in training; ``torch.optim.swa_utils.update_bn``), evaluated on the test split.
     BatchNorm layers that ``cfg.freeze`` still held frozen at the last averaged epoch kept their parent's statistics
     in training: they keep them here too. Returns (model, what the manifest records under ``training.average``)."""
+    import torch.nn as nn
     from torch.optim.swa_utils import update_bn
 
     from .evaluation import predict, summarize
@@ -124,8 +124,11 @@ def from_snapshots(paths: Sequence[Path], out: Path, data_dir: Optional[str] = N
     epoch), evaluate the average as the trainer would have with ``--average-from``, and write it to ``out`` (a
     checkpoint whose manifest is the last snapshot's, with the average's accuracy and ``training.average``).
     The same as the in-run average for one process on the same device. Returns the manifest."""
+    import torch
+
     from edge_runtime.fsio import sha256_file
 
+    from . import checkpoint
     from .config import TrainConfig, overlay
     from .models import create_model
     from .trainer import make_loaders
@@ -178,24 +181,26 @@ def from_snapshots(paths: Sequence[Path], out: Path, data_dir: Optional[str] = N
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``python -m train.average SNAPSHOT.pt... --out AVG.pt``: :func:`from_snapshots` from the shell."""
+    """``python -m train.average SNAPSHOT.pt... --out AVG.pt``: :func:`from_snapshots` from the shell. Bad input:
+    one line, exit 2; SIGINT/SIGTERM at any moment: one line, 128 + the signal; nothing is written either way."""
     import argparse
     import sys
 
-    ap = argparse.ArgumentParser(prog="python -m train.average", description=(
-        "Average one run's epoch-end weights (copies of its last.pt taken at epoch ends), recompute BatchNorm "
-        "statistics on the training images and evaluate on the test split, as --average-from does during a run."))
-    ap.add_argument("snapshots", nargs="+", type=Path, help="copies of last.pt, each taken at the end of an epoch")
-    ap.add_argument("--out", type=Path, required=True, help="where to write the averaged checkpoint")
-    ap.add_argument("--data-dir", help="the dataset folder (default: the one in the run's config)")
-    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda: the device the BatchNorm pass and the "
-                                                   "test run on")
-    args = ap.parse_args(argv)
-    if args.out.exists():
-        print("python -m train.average: %s exists; choose another --out (nothing was overwritten)" % args.out,
-              file=sys.stderr)
-        return 2
+    from edge_runtime.cli import signals
+
+    signals.install()
     try:
+        ap = argparse.ArgumentParser(prog="python -m train.average", description=(
+            "Average one run's epoch-end weights (copies of its last.pt taken at epoch ends), recompute BatchNorm "
+            "statistics on the training images and evaluate on the test split, as --average-from does during a run."))
+        ap.add_argument("snapshots", nargs="+", type=Path, help="copies of last.pt, each taken at the end of an epoch")
+        ap.add_argument("--out", type=Path, required=True, help="where to write the averaged checkpoint")
+        ap.add_argument("--data-dir", help="the dataset folder (default: the one in the run's config)")
+        ap.add_argument("--device", default="cpu", help="cpu (default) or cuda: the device the BatchNorm pass and the "
+                                                       "test run on")
+        args = ap.parse_args(argv)
+        if args.out.exists():
+            raise EdgeRuntimeError("%s exists; choose another --out (nothing was overwritten)" % args.out)
         from edge_runtime.cli._common import command_line
 
         man = from_snapshots(args.snapshots, args.out, data_dir=args.data_dir, device=args.device,
@@ -203,6 +208,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except EdgeRuntimeError as exc:
         print("python -m train.average: %s" % exc, file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:   # the output is written atomically at the end: nothing half-written is left
+        print("python -m train.average: interrupted; nothing was written", file=sys.stderr)
+        return signals.exit_code(None, exc.signum) if isinstance(exc, signals.Interrupted) else 130
+    finally:
+        signals.restore()
     avg = man["training"]["average"]
     first = avg["top1_first1000"]
     print("weight average of %s (%d): test %.2f %%%s -> %s" % (

@@ -40,8 +40,11 @@ def load(path: Path, map_location: str = "cpu") -> Dict[str, Any]:
         raise EdgeRuntimeError("%s is corrupt, truncated or not a safe checkpoint (%s); use last.pt/best.pt of a "
                                "finished run or retrain" % (p, msg[:200])) from None
     except Exception as exc:  # unpickling raises arbitrary types on garbage; all mean "not a checkpoint"
+        # first sentence only: torch's "weights only load failed" text goes on to suggest weights_only=False, which
+        # would run the file's pickled code
+        first = (str(exc).split(". ")[0] or type(exc).__name__)[:160]
         raise EdgeRuntimeError("%s is not a readable checkpoint (%s: %s); use a .pt file written by edge-runtime "
-                               "train" % (p, type(exc).__name__, str(exc)[:200])) from None
+                               "train" % (p, type(exc).__name__, first)) from None
     if not isinstance(ck, dict) or ck.get("format") != FORMAT or "model" not in ck or "manifest" not in ck:
         raise EdgeRuntimeError("%s is a PyTorch file but not an edge-runtime checkpoint (expected format %s with model "
                                "weights and a manifest); train with edge-runtime train" % (p, FORMAT))
