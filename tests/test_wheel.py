@@ -99,6 +99,11 @@ def test_robot_install_runs_from_an_empty_folder(wheel, tmp_path):
                        "print(u.find_spec('train'), u.find_spec('torch'))"], work, env=env)
     assert p.returncode == 0 and "package data in %s" % venv in p.stdout and "None None" in p.stdout, p.stdout + p.stderr
 
+    # training is the workstation's: its flags on a robot install say what to install, not "unrecognized"
+    p = _sh([exe, "train", "--model", "lenet5", "--average-from", "0.5"], work, env=env)
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert "pip install -e '.[train" in p.stderr and "unrecognized" not in p.stderr, p.stderr
+
     p = _sh([exe, "run", "--max-frames", "60"], work, env=env)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "_data/bundled/mobilenetv2_cifar_x0_5.int8-cpu.onnx" in p.stdout and "_data/demo/cifar10-demo.mp4" in p.stdout

@@ -126,9 +126,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def _main(argv: List[str]) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:
+            # a command whose flags come from a package that is not installed (train's, from train/config.py, on a
+            # robot's wheel install) says what to install, not that every flag is unknown
+            needs = getattr(args, "_flags_need", None)
+            if needs is not None:
+                needs()
+            parser.error("unrecognized arguments: %s" % " ".join(unknown))
     except SystemExit as exc:  # a usage error (one line already written), --help or --version: main() returns codes
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except EdgeRuntimeError as exc:
+        sys.stderr.write("edge-runtime %s: error: %s\n" % (args.command, exc))
+        return exc.exit_code
     if args.command != "run":  # only the robot's loop needs them; other commands keep Python's defaults
         signals.restore()
     if not getattr(args, "verbose", False):

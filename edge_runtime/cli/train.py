@@ -79,6 +79,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         from train.config import TrainConfig
     except ImportError:  # a robot install without the training extras: `train --help` still lists the run flags
         TrainConfig = None  # type: ignore[assignment,misc]
+        p.set_defaults(_flags_need=require_train_extras)  # `train --model x` there: what to install, in one line
     groups: Dict[str, Any] = {}
     if TrainConfig is not None:
         hints = typing.get_type_hints(TrainConfig)
